@@ -1,0 +1,47 @@
+"""Run profiles: how big every experiment is.
+
+Each notebook has a papermill ``parameters`` cell with ``profile`` in {``smoke``, ``cpu``,
+``paper``}. The notebook looks its sizes up here, so the shrinking is explicit and in one place:
+
+- ``smoke``: seconds per notebook; CI executes every notebook with it. Numbers are not
+  meant to be interpreted, only to prove the code path runs.
+- ``cpu``: a real, reduced-scale run that finishes on a 2-core laptop in hours.
+- ``paper``: the paper's full configuration (meant for a GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class TheoryProfile:
+    """Sizes of the Monte Carlo checks in the theory notebooks (01-03)."""
+
+    mc_samples: int  # Monte Carlo draws per estimate
+    n_posteriors: int  # N, the number of posteriors (data points) in a synthetic family
+    nz: int  # latent dimensions of the synthetic families
+    n_p: int  # keep probabilities p on the sweep grid
+    n_repeats: int  # independent repeats, for confidence bands
+    bn_steps: int  # optimiser steps in the BN renormalisation demo
+
+
+THEORY = {
+    "smoke": TheoryProfile(mc_samples=2_000, n_posteriors=64, nz=4, n_p=4, n_repeats=3, bn_steps=20),
+    "cpu": TheoryProfile(mc_samples=200_000, n_posteriors=512, nz=8, n_p=12, n_repeats=20, bn_steps=500),
+    "paper": TheoryProfile(mc_samples=2_000_000, n_posteriors=2048, nz=32, n_p=20, n_repeats=50, bn_steps=2000),
+}
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is known, else raise a ``ValueError`` listing the choices."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+    return profile
+
+
+def theory_profile(profile: str) -> TheoryProfile:
+    """Sizes for the theory notebooks under ``profile``."""
+    return THEORY[check_profile(profile)]

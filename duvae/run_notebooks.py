@@ -1,0 +1,147 @@
+"""The main job: execute every notebook through papermill with one profile.
+
+Each ``notebooks/NN_name.py`` (jupytext ``py:percent``, the reviewed source) is converted to an
+unexecuted ``.ipynb`` and run by papermill with the parameters ``profile``, ``seed`` and
+``device`` injected into its ``parameters`` cell. Outputs go under ``--output`` (default
+``build/<profile>``)::
+
+    build/<profile>/notebooks/NN_name.ipynb   executed notebooks (build artefacts, git-ignored)
+    build/<profile>/figures/*.png              figures saved by the notebooks
+    build/<profile>/tables/*.csv|*.md          tables saved by the notebooks
+    build/<profile>/timings.csv                wall time and status of every notebook
+
+The notebooks find that folder through the ``DUVAE_OUTPUT_DIR`` environment variable.
+
+Usage::
+
+    python -m duvae.run_notebooks --profile cpu            # every notebook
+    python -m duvae.run_notebooks --profile smoke 01 02    # only notebooks whose name starts so
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from duvae.profiles import PROFILES, check_profile
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    ok: bool
+    error: str = ""
+
+
+def list_notebooks(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
+    """The ``py:percent`` notebook sources, in order; ``only`` keeps names starting with a prefix."""
+    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.py"))
+    if only:
+        paths = [p for p in paths if any(p.stem.startswith(o) for o in only)]
+    return paths
+
+
+def run_notebook(
+    source: Path,
+    output_dir: Path,
+    *,
+    profile: str = "cpu",
+    seed: int = 0,
+    device: str = "auto",
+    timeout: int | None = None,
+) -> NotebookRun:
+    """Convert ``source`` to ``.ipynb`` and execute it with papermill into ``output_dir/notebooks``.
+
+    Returns the wall time; a failing cell is reported in ``NotebookRun.error`` (papermill still
+    writes the partially executed notebook, with the traceback, next to the others).
+    """
+    import jupytext
+    import papermill
+
+    check_profile(profile)
+    output_dir = Path(output_dir).resolve()
+    nb_dir = output_dir / "notebooks"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    unexecuted = nb_dir / f".{source.stem}.input.ipynb"
+    executed = nb_dir / f"{source.stem}.ipynb"
+    jupytext.write(jupytext.read(source), unexecuted)
+
+    os.environ["DUVAE_OUTPUT_DIR"] = str(output_dir)  # inherited by the kernel
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(unexecuted),
+            str(executed),
+            parameters={"profile": profile, "seed": seed, "device": device},
+            cwd=str(source.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+        ok, error = True, ""
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+        ok, error = False, _describe(exc)
+    finally:
+        unexecuted.unlink(missing_ok=True)
+    return NotebookRun(source.stem, time.perf_counter() - start, ok, error)
+
+
+def _describe(exc: Exception) -> str:
+    """A readable one-paragraph error: the failing cell's exception and its traceback, no colours."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    tb = "\n".join(getattr(exc, "traceback", []) or [])
+    tb = re.sub(r"\x1b\[[0-9;]*m", "", tb)
+    return f"{ename}: {evalue}\n{tb}".strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("only", nargs="*", help="run only notebooks whose name starts with one of these")
+    parser.add_argument("--profile", default="cpu", choices=PROFILES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--output", type=Path, default=None, help="default: build/<profile>")
+    parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
+    args = parser.parse_args(argv)
+
+    output = args.output or REPO_ROOT / "build" / args.profile
+    notebooks = list_notebooks(only=args.only)
+    if not notebooks:
+        print(f"no notebook matches {args.only} in {NOTEBOOK_DIR}", file=sys.stderr)
+        return 2
+    print(f"running {len(notebooks)} notebooks with profile={args.profile!r} -> {output}")
+    runs: list[NotebookRun] = []
+    for source in notebooks:
+        print(f"  {source.stem} ...", end="", flush=True)
+        run = run_notebook(source, output, profile=args.profile, seed=args.seed, device=args.device)
+        runs.append(run)
+        print(f" {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)", flush=True)
+        if not run.ok:
+            print(f"    {run.error.splitlines()[0] if run.error else ''}", file=sys.stderr)
+            print(f"    see {output / 'notebooks' / (source.stem + '.ipynb')}", file=sys.stderr)
+            if not args.keep_going:
+                break
+    with open(output / "timings.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["notebook", "profile", "seconds", "ok"])
+        for r in runs:
+            writer.writerow([r.name, args.profile, f"{r.seconds:.1f}", r.ok])
+    total = sum(r.seconds for r in runs)
+    failed = [r.name for r in runs if not r.ok]
+    print(f"done in {total:.0f} s; {len(runs) - len(failed)} ok, {len(failed)} failed {failed or ''}")
+    return 1 if failed or len(runs) < len(notebooks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
