@@ -1,0 +1,185 @@
+"""Configuration dataclasses: what a run is.
+
+A run is fully described by a :class:`RunConfig`: the data set, the model (which remedy, with its
+hyper-parameters), the network sizes and the training schedule. :func:`RunConfig.run_id` hashes
+the whole config, so two runs with the same config share one directory and
+:func:`duvae.trainer.train_or_load` never trains the same thing twice.
+
+The paper's values are in IMPLEMENTATION_NOTES sections 0.1, 2 and 3; :mod:`duvae.zoo` fills these
+dataclasses for every model name, data set and profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+DATASETS = ("yahoo", "yelp", "short_yelp", "synthetic", "omniglot")
+TEXT_DATASETS = ("yahoo", "yelp", "short_yelp", "synthetic")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which remedy, and its hyper-parameters (notes 3.4 and 5).
+
+    ``head`` picks the posterior head (:mod:`duvae.posteriors`); ``objective`` and ``procedure``
+    pick the loss and the training procedure (:mod:`duvae.objectives`, :mod:`duvae.trainer`).
+    """
+
+    name: str
+    head: str = "gaussian"  # gaussian | du | bn | delta | iaf
+    # --- posterior head ---
+    gamma: float = 0.0  # BN scale target (DU-VAE, BN-VAE, IAF+BN, DU-IAF)
+    p_keep: float = 1.0  # dropout KEEP probability p of eq. 6 (the code's p_drop = 1 - p)
+    delta_rate: float = 0.0  # variance floor alpha = delta_rate / (2 pi e); 0 = no floor
+    learnable_scale: bool = True  # BN scale learnable + renormalised (DU) or fixed at gamma (BN-VAE)
+    switch_on_after_annealing: bool = True  # official code: floor/dropout only once KL weight = 1
+    delta: float = 0.1  # delta-VAE's minimum KL per dimension
+    flow_depth: int = 2  # IAF blocks T
+    flow_width: int = 60  # MADE hidden = flow_width * nz
+    # --- objective ---
+    beta: float | None = None  # constant KL weight (beta-VAE; AE = 0); None = annealed 0 -> 1
+    free_bits: float = 0.0  # lambda per dimension (FB, IAF+FB); 0 = off
+    mae_diversity: float = 0.0  # MAE weight on -log sigmoid(mean pairwise KL)
+    mae_smoothness: float = 0.0  # MAE weight on the std of the pairwise KL matrix
+    # --- training procedure ---
+    procedure: str = "standard"  # standard | sa | aggressive
+    svi_steps: int = 10  # SA-VAE refinement steps
+    svi_lr: float = 1.0
+    svi_momentum: float = 0.5
+    agg_max_inner: int = 100  # Agg-VAE: encoder-only steps per batch at most
+
+    def validate(self) -> "ModelConfig":
+        """Refuse invalid hyper-parameters before any work starts."""
+        heads = ("gaussian", "du", "bn", "delta", "iaf")
+        if self.head not in heads:
+            raise ValueError(f"{self.name}: unknown head {self.head!r}; choose one of {heads}")
+        if self.head in ("du", "bn") and self.gamma <= 0:
+            raise ValueError(f"{self.name}: gamma must be > 0 for a BN head, got {self.gamma}")
+        if self.gamma < 0:
+            raise ValueError(f"{self.name}: gamma must be >= 0, got {self.gamma}")
+        if not 0.0 < self.p_keep <= 1.0:
+            raise ValueError(f"{self.name}: p_keep must be in (0, 1], got {self.p_keep}")
+        if self.p_keep < 1.0 and self.delta_rate <= 0:
+            raise ValueError(f"{self.name}: dropout on the variance (p_keep < 1) needs delta_rate > 0")
+        if self.delta_rate < 0:
+            raise ValueError(f"{self.name}: delta_rate must be >= 0, got {self.delta_rate}")
+        if self.head == "delta" and self.delta <= 0:
+            raise ValueError(f"{self.name}: delta must be > 0, got {self.delta}")
+        if self.beta is not None and self.beta < 0:
+            raise ValueError(f"{self.name}: beta must be >= 0, got {self.beta}")
+        if self.free_bits < 0 or self.mae_diversity < 0 or self.mae_smoothness < 0:
+            raise ValueError(f"{self.name}: free_bits and MAE weights must be >= 0")
+        if self.procedure not in ("standard", "sa", "aggressive"):
+            raise ValueError(f"{self.name}: unknown procedure {self.procedure!r}")
+        if self.procedure == "sa" and self.head != "gaussian":
+            raise ValueError(f"{self.name}: SA-VAE refines a plain Gaussian posterior (head='gaussian')")
+        if self.head == "iaf" and (self.flow_depth < 0 or self.flow_width < 1):
+            raise ValueError(f"{self.name}: flow_depth must be >= 0 and flow_width >= 1")
+        if self.svi_steps < 0 or self.agg_max_inner < 1:
+            raise ValueError(f"{self.name}: svi_steps must be >= 0 and agg_max_inner >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network sizes (notes 2.1-2.3). Text fields are ignored for images and vice versa."""
+
+    nz: int = 32
+    emb_dim: int = 512
+    enc_hidden: int = 1024
+    dec_hidden: int = 1024
+    dec_dropout_in: float = 0.5
+    dec_dropout_out: float = 0.5
+    img_channels: int = 64  # ResNet and PixelCNN width
+    img_feature_dim: int = 512  # ResNet output features
+    pixelcnn_kernels: tuple[int, ...] = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
+    pixelcnn_gated: bool = False  # the reference decoder is not gated (notes 1.3.6)
+
+    def validate(self) -> "NetConfig":
+        if self.nz < 1:
+            raise ValueError(f"nz must be >= 1, got {self.nz}")
+        for name in ("emb_dim", "enc_hidden", "dec_hidden", "img_channels", "img_feature_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.pixelcnn_kernels or any(k < 1 or k % 2 == 0 for k in self.pixelcnn_kernels):
+            raise ValueError(f"pixelcnn_kernels must be odd sizes, got {self.pixelcnn_kernels}")
+        return self
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation schedule (notes 3.1 text, 3.2 images)."""
+
+    epochs: int = 100
+    batch_size: int = 32
+    min_batch_size: int = 16  # text: skip smaller length buckets (notes 3.1)
+    optimizer: str = "sgd"  # sgd (text) | adam (images)
+    lr: float = 1.0
+    clip_grad: float = 5.0
+    kl_start: float = 0.0
+    warm_up: float = 10.0  # epochs of linear KL annealing kl_start -> 1
+    decay_patience: int = 5  # non-improving validation epochs before lr halving
+    decay_min_epoch: int = 15  # text: no decay before this (0-based) epoch; images: 0
+    decay_reference: str = "running"  # running (text) | best (images)
+    max_decays: int = 5
+    # data sizes (explicit subsampling for the smaller profiles; None = everything)
+    max_train: int | None = None
+    max_valid: int | None = None
+    max_test: int | None = None
+    max_len: int | None = None  # text: drop longer sentences
+    eval_iw_samples: int = 500  # IW-NLL samples at test time
+    eval_iw_chunk: int = 100
+    steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
+    seed: int = 783435  # the reference's task-0 seed (notes 3.3)
+
+    def validate(self) -> "TrainConfig":
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
+        if self.lr <= 0 or self.clip_grad <= 0:
+            raise ValueError("lr and clip_grad must be > 0")
+        if not 0.0 <= self.kl_start <= 1.0:
+            raise ValueError(f"kl_start must be in [0, 1], got {self.kl_start}")
+        if self.warm_up < 0:
+            raise ValueError(f"warm_up must be >= 0, got {self.warm_up}")
+        if self.decay_reference not in ("running", "best"):
+            raise ValueError(f"decay_reference must be running or best, got {self.decay_reference!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; hashed into its run id."""
+
+    dataset: str
+    model: ModelConfig
+    net: NetConfig = field(default_factory=NetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    profile: str = "paper"
+
+    def validate(self) -> "RunConfig":
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        self.model.validate()
+        self.net.validate()
+        self.train.validate()
+        return self
+
+    @property
+    def is_text(self) -> bool:
+        return self.dataset in TEXT_DATASETS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def run_id(self) -> str:
+        """``<dataset>-<model>-<12 hex digits of the sha256 of the full config>``."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return f"{self.dataset}-{self.model.name}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+    def with_(self, **changes) -> "RunConfig":
+        """A copy with top-level fields replaced (``model=``, ``train=``, ...)."""
+        return replace(self, **changes)

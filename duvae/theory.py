@@ -1,0 +1,660 @@
+r"""Closed forms of the paper's Section 3: diversity, uncertainty, variance dropout, BN on the means.
+
+A family of diagonal-Gaussian posteriors $q(z|x_i) = \mathcal{N}(\mu_i, \mathrm{diag}\,\sigma^2_i)$,
+$i = 1..N$, is stored as two tensors ``mu`` and ``var`` of shape ``[N, nz]`` (optionally with leading
+batch dimensions ``[..., N, nz]``; every reduction is over the posterior axis ``-2``). The data
+distribution $p_\mathcal{D}$ is the empirical one over the $N$ posteriors, so ``E[.]`` is a mean over
+``i`` and ``Var[.]`` is the biased (``1/N``) variance. Per-dimension results have shape ``[nz]``; the
+paper's quantities are their sums over ``d``.
+
+Diversity (eq. 2-3). The symmetric KL is the mean of the two KLs. For 1-D Gaussians
+
+$$D_{KL}[\mathcal{N}(m_1, v_1)\,\|\,\mathcal{N}(m_2, v_2)]
+  = \tfrac12\Big(\log\tfrac{v_2}{v_1} + \tfrac{v_1}{v_2} + \tfrac{(m_1-m_2)^2}{v_2} - 1\Big),$$
+
+the logs cancel in the sum of both directions, and with $x_1, x_2$ i.i.d. (pairs $i = j$ included,
+weight $1/N^2$) the mutual posterior diversity is, per dimension (notes 1.3.4: one "$-1$" per $d$),
+
+$$\mathrm{MPD}_d = \tfrac12\Big(\mathbb{E}\Big[\tfrac{(\mu_{1,d}-\mu_{2,d})^2}{\sigma^2_{2,d}}\Big]
+  + \mathbb{E}[\sigma^2_d]\,\mathbb{E}[1/\sigma^2_d] - 1\Big), \qquad
+\mathbb{E}\Big[\tfrac{(\mu_1-\mu_2)^2}{\sigma^2_2}\Big]
+  = \mathbb{E}_2\Big[\tfrac{(\mu_2 - \bar\mu)^2 + \mathrm{Var}[\mu]}{\sigma_2^2}\Big],$$
+
+the last form (expand the square over $x_1$ first) costing $O(N\,n_z)$ instead of $O(N^2 n_z)$.
+
+Lower bound (Section 3.1, "see Supplementary"). If $\sigma^2_{i,d} \le c_d$ for all $i$ then
+$\mathbb{E}[(\mu_1-\mu_2)^2/\sigma_2^2] \ge 2\mathrm{Var}[\mu_d]/c_d$ and
+$\mathbb{E}[\sigma^2]\mathbb{E}[1/\sigma^2] \ge 1$ (Cauchy-Schwarz), so
+$\mathrm{MPD}_d \ge \mathrm{Var}[\mu_d]/c_d$; with $\sigma^2 \le 1$: $\mathrm{MPD} \ge \sum_d \mathrm{Var}[\mu_d]$,
+with equality when every variance equals $c_d$.
+
+Uncertainty (eq. 4-5). $H_q(z|x) = \sum_d \big(\tfrac12\log 2\pi e + \tfrac12\mathbb{E}[\log\sigma^2_d]\big)$,
+zero per dimension at $\sigma^2 = \alpha = 1/(2\pi e)$, unbounded below as $\sigma^2 \to 0$.
+
+Variance dropout (eq. 6). $\hat\sigma^2 = g(\sigma^2 - \alpha) + \alpha$, $g \sim \mathrm{Bernoulli}(p)/p$,
+i.e. $\hat\sigma^2 = u := \alpha + (\sigma^2 - \alpha)/p$ with probability $p$ and $\alpha$ otherwise.
+Proposition 1 (eq. 7) is about the new family $(\mu, \hat\sigma^2)$ whose law is the product of
+$p_\mathcal{D}$ and the masks. Everything in eq. 3 is linear in $\sigma^2$ or in $1/\sigma^2$ of one
+posterior at a time, so the dropout enters only through
+$\mathbb{E}_B[\hat\sigma^2] = \sigma^2$ and
+$w := \mathbb{E}_B[1/\hat\sigma^2] = p/u + (1-p)/\alpha = p^2/(p\alpha + \sigma^2 - \alpha) + (1-p)/\alpha$:
+
+$$\mathrm{MPD}_{\mathcal{D}\cdot B, d} = \tfrac12\Big(\mathbb{E}\big[w_d\,((\mu_d-\bar\mu_d)^2 + \mathrm{Var}[\mu_d])\big]
+  + \mathbb{E}[\sigma^2_d]\,\mathbb{E}[w_d] - 1\Big),\qquad
+H_{q\cdot B, d} = \tfrac12\log 2\pi e + \tfrac12\mathbb{E}\big[p\log u_d + (1-p)\log\alpha\big].$$
+
+Jensen ($1/s$ convex, $\log s$ concave, $\mathbb{E}_B\hat\sigma^2 = \sigma^2$) gives $w \ge 1/\sigma^2$ and
+$\mathbb{E}_B\log\hat\sigma^2 \le \log\sigma^2$, strict iff $\sigma^2 > \alpha$ and $p < 1$: this is eq. 7.
+$\partial w/\partial p = -(\sigma^2-\alpha)^2 / (\alpha(p\alpha + \sigma^2 - \alpha)^2) < 0$ and
+$\partial_p\,\mathbb{E}_B\log\hat\sigma^2 = \log(1+t) - t/(1+t) > 0$ with $t = (\sigma^2-\alpha)/(p\alpha)$, so
+both gaps grow monotonically as $p \to 0$. Since $w \ge (1-p)/\alpha$, $\mathbb{E}[(\mu_d - \bar\mu_d)^2 +
+\mathrm{Var}[\mu_d]] = 2\mathrm{Var}[\mu_d]$ and $\mathbb{E}[\sigma^2]\mathbb{E}[w] \ge 1$:
+$\mathrm{MPD}_{\mathcal{D}\cdot B} \ge \frac{1-p}{\alpha}\sum_d \mathrm{Var}[\mu_d]$ (eq. 8). All of this needs
+$\sigma^2 \ge \alpha$ (the floor), otherwise $\hat\sigma^2$ can be negative.
+
+Batch normalisation on the means (eq. 9, Algorithm 1 line 9).
+$\hat\mu_d = \gamma_d (\mu_d - \mu_{\mathcal{B}_d}) / \sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + \beta_d$ has batch mean
+$\beta_d$ and batch variance $\gamma_d^2\,\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon) \approx \gamma_d^2$;
+rescaling $\gamma_d \leftarrow \gamma_d\,\gamma/\sqrt{\mathrm{mean}_k\,\gamma_k^2}$ keeps
+$\sum_d \mathrm{Var}[\hat\mu_d] = n_z\gamma^2$, which feeds the lower bounds above.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+ALPHA = 1.0 / (2.0 * math.pi * math.e)  # zero-entropy noise variance, Section 3.1
+LOG_2PI_E = math.log(2.0 * math.pi * math.e)
+
+
+# --------------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_family(mu: Tensor | None, var: Tensor | None) -> None:
+    """``mu`` and ``var`` are ``[..., N, nz]`` with N >= 1; ``var > 0``; same shapes when both given."""
+    for name, t in (("mu", mu), ("var", var)):
+        if t is not None and t.dim() < 2:
+            raise ValueError(f"{name} must have shape [..., N, nz], got shape {tuple(t.shape)}")
+    if mu is not None and var is not None and mu.shape != var.shape:
+        raise ValueError(f"mu and var must have the same shape, got {tuple(mu.shape)} and {tuple(var.shape)}")
+    if var is not None and not bool((var > 0).all()):
+        raise ValueError(f"var must be > 0 everywhere, got min(var) = {var.min().item():.3g}")
+
+
+def _check_p(p: float) -> float:
+    p = float(p)
+    if not (0.0 < p <= 1.0):
+        raise ValueError(f"keep probability p must be in (0, 1], got p={p}")
+    return p
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not alpha > 0.0:
+        raise ValueError(f"alpha must be > 0, got alpha={alpha}")
+    return alpha
+
+
+def _check_floor(var: Tensor, alpha: float) -> None:
+    # compare in var's dtype: var = exp(l) + alpha computed in float32 is >= float32(alpha)
+    floor = torch.as_tensor(alpha, dtype=var.dtype, device=var.device)
+    if not bool((var >= floor).all()):
+        raise ValueError(
+            f"variance dropout (eq. 6) needs var >= alpha = {alpha:.6g}, got min(var) = {var.min().item():.6g}"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Gaussian divergences and entropies (elementwise, broadcasting)
+# --------------------------------------------------------------------------------------------------
+
+
+def gaussian_kl(mu_q: Tensor, var_q: Tensor, mu_p: Tensor, var_p: Tensor) -> Tensor:
+    r"""$D_{KL}[\mathcal{N}(\mu_q, \sigma^2_q)\,\|\,\mathcal{N}(\mu_p, \sigma^2_p)]$ per dimension (broadcasting):
+    $\tfrac12(\log\sigma^2_p - \log\sigma^2_q + \sigma^2_q/\sigma^2_p + (\mu_q-\mu_p)^2/\sigma^2_p - 1)$."""
+    return 0.5 * (torch.log(var_p) - torch.log(var_q) + (var_q + (mu_q - mu_p) ** 2) / var_p - 1.0)
+
+
+def symmetric_kl(mu1: Tensor, var1: Tensor, mu2: Tensor, var2: Tensor) -> Tensor:
+    r"""$D_{SKL} = \tfrac12(D_{KL}[q_1\|q_2] + D_{KL}[q_2\|q_1])$ per dimension (eq. 2)
+    $= \tfrac14\big(\sigma^2_1/\sigma^2_2 + \sigma^2_2/\sigma^2_1 + (\mu_1-\mu_2)^2(1/\sigma^2_1 + 1/\sigma^2_2) - 2\big)$."""
+    inv1, inv2 = 1.0 / var1, 1.0 / var2  # the log-variance terms of the two KLs cancel
+    return 0.25 * (var1 * inv2 + var2 * inv1 + (mu1 - mu2) ** 2 * (inv1 + inv2) - 2.0)
+
+
+def gaussian_entropy(var: Tensor) -> Tensor:
+    r"""Differential entropy of $\mathcal{N}(\cdot, \sigma^2)$ per dimension: $\tfrac12\log(2\pi e\,\sigma^2)$ (eq. 5)."""
+    return 0.5 * (LOG_2PI_E + torch.log(var))
+
+
+def prior_kl(mu: Tensor, var: Tensor) -> Tensor:
+    r"""$D_{KL}[\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)] = \tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$
+    per entry (the KL term of eq. 1)."""
+    return 0.5 * (mu**2 + var - torch.log(var) - 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# diversity: MPD (eq. 2-3) and its lower bound
+# --------------------------------------------------------------------------------------------------
+
+
+def _mean_term(mu: Tensor, inv_var: Tensor) -> Tensor:
+    r"""$\mathbb{E}_{1,2}[(\mu_1-\mu_2)^2 \cdot s_2]$ for a per-posterior weight $s$ (``inv_var``, ``[..., N, nz]``):
+    $= \mathbb{E}_2[s_2((\mu_2-\bar\mu)^2 + \mathrm{Var}[\mu])]$ (the square expanded over $x_1$)."""
+    mu_bar = mu.mean(dim=-2, keepdim=True)
+    var_mu = mu.var(dim=-2, unbiased=False, keepdim=True)
+    return (inv_var * ((mu - mu_bar) ** 2 + var_mu)).mean(dim=-2)
+
+
+def mpd(mu: Tensor, var: Tensor) -> Tensor:
+    r"""Mutual posterior diversity per dimension, eq. 3 (with the per-dimension $-1$, notes 1.3.4).
+
+    $\mathrm{MPD}_d = \tfrac12\big(\mathbb{E}[(\mu_{1,d}-\mu_{2,d})^2/\sigma^2_{2,d}]
+    + \mathbb{E}[\sigma^2_d]\mathbb{E}[1/\sigma^2_d] - 1\big)$ over the empirical distribution of the $N$
+    posteriors ($1/N^2$ pair average, $i=j$ included). ``mu``, ``var``: ``[..., N, nz]`` -> ``[..., nz]``.
+    $O(N n_z)$ memory. Equals the average of :func:`symmetric_kl` over all ordered pairs.
+    """
+    _check_family(mu, var)
+    inv_var = 1.0 / var
+    return 0.5 * (_mean_term(mu, inv_var) + var.mean(dim=-2) * inv_var.mean(dim=-2) - 1.0)  # eq. 3
+
+
+def pairwise_skl_mpd(mu: Tensor, var: Tensor, chunk_size: int = 256) -> Tensor:
+    r"""Brute-force eq. 2: $\frac{1}{N^2}\sum_{i,j} D_{SKL}[q_i\|q_j]$ per dimension, ``[N, nz] -> [nz]``.
+
+    $O(N^2 n_z)$ work, done ``chunk_size`` rows at a time (memory ``chunk_size * N * nz``). For checking
+    :func:`mpd` only.
+    """
+    _check_family(mu, var)
+    if mu.dim() != 2:
+        raise ValueError(f"pairwise_skl_mpd takes [N, nz] tensors, got shape {tuple(mu.shape)}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n = mu.shape[0]
+    total = torch.zeros(mu.shape[1], dtype=mu.dtype, device=mu.device)
+    for start in range(0, n, chunk_size):
+        rows = slice(start, start + chunk_size)
+        skl = symmetric_kl(mu[rows, None, :], var[rows, None, :], mu[None, :, :], var[None, :, :])  # eq. 2
+        total = total + skl.sum(dim=(0, 1))
+    return total / n**2
+
+
+def mpd_lower_bound(mu: Tensor, var: Tensor | None = None, var_max: float | Tensor | None = None) -> Tensor:
+    r"""Lower bound of eq. 3 when the variances are bounded: $\mathrm{MPD}_d \ge \mathrm{Var}[\mu_d] / c_d$.
+
+    With $\sigma^2_{i,d} \le c_d$: $\mathbb{E}[(\mu_1-\mu_2)^2/\sigma^2_2] \ge \mathbb{E}[(\mu_1-\mu_2)^2]/c_d
+    = 2\mathrm{Var}[\mu_d]/c_d$ and $\mathbb{E}[\sigma^2]\mathbb{E}[1/\sigma^2] \ge 1$, hence the bound; for
+    $\sigma^2 \le 1$ ($c_d = 1$) the paper's $\mathrm{MPD} \ge \sum_d \mathrm{Var}[\mu_d]$. Equality iff all
+    $\sigma^2_{i,d} = c_d$ (or $\mathrm{Var}[\mu_d] = 0$ and $\sigma^2_d$ constant).
+
+    ``mu``: ``[..., N, nz]``; ``var_max``: the bound $c$ (float or ``[nz]``); if omitted it is the
+    tightest one, $\max_i \sigma^2_{i,d}$ from ``var``. If both are given, ``var <= var_max`` is checked.
+    Returns ``[..., nz]``.
+    """
+    _check_family(mu, var)
+    if var is not None and var.shape != mu.shape:
+        raise ValueError(f"mu and var must have the same shape, got {tuple(mu.shape)} and {tuple(var.shape)}")
+    if var_max is None:
+        if var is None:
+            raise ValueError("mpd_lower_bound needs var or var_max (got neither)")
+        c = var.amax(dim=-2)
+    else:
+        c = torch.as_tensor(var_max, dtype=mu.dtype, device=mu.device)
+        if not bool((c > 0).all()):
+            raise ValueError(f"var_max must be > 0, got {var_max}")
+        if var is not None and not bool((var <= c).all()):
+            raise ValueError(f"var <= var_max is required, got max(var) = {var.max().item():.6g} > var_max")
+    return mu.var(dim=-2, unbiased=False) / c
+
+
+# --------------------------------------------------------------------------------------------------
+# uncertainty: conditional entropy (eq. 4-5)
+# --------------------------------------------------------------------------------------------------
+
+
+def conditional_entropy(var: Tensor) -> Tensor:
+    r"""Conditional entropy per dimension, eq. 5: $\tfrac12\log 2\pi e + \tfrac12\mathbb{E}[\log\sigma^2_d]$.
+
+    ``var``: ``[..., N, nz]`` -> ``[..., nz]``; exactly 0 in a dimension whose variances all equal
+    $\alpha = 1/(2\pi e)$, and $\to -\infty$ as $\sigma^2 \to 0$.
+    """
+    _check_family(None, var)
+    return 0.5 * LOG_2PI_E + 0.5 * torch.log(var).mean(dim=-2)  # eq. 5
+
+
+# --------------------------------------------------------------------------------------------------
+# variance dropout (eq. 6) and Proposition 1 (eq. 7-8)
+# --------------------------------------------------------------------------------------------------
+
+
+def _uniform(shape, generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """U(0, 1) draws of ``shape`` on ``like``'s device/dtype, from ``generator`` (any device) if given."""
+    if generator is None:
+        return torch.rand(shape, dtype=like.dtype, device=like.device)
+    u = torch.rand(shape, generator=generator, dtype=like.dtype, device=generator.device)
+    return u.to(like.device)
+
+
+def _normal(shape, generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """Standard normal draws (Box-Muller on :func:`_uniform`), so a CPU generator serves any device."""
+    u1, u2 = _uniform(shape, generator, like), _uniform(shape, generator, like)
+    return torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
+
+
+def _randint(high: int, shape, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    if generator is None:
+        return torch.randint(high, shape, device=device)
+    return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
+
+
+def dropout_variance(var: Tensor, p: float, alpha: float = ALPHA, generator: torch.Generator | None = None) -> Tensor:
+    r"""Eq. 6: $\hat\sigma^2 = g(\sigma^2 - \alpha) + \alpha$, $g \sim \mathrm{Bernoulli}(p)/p$ i.i.d. per entry.
+
+    ``p`` is the keep probability (the code's ``p_drop = 1 - p``); ``var`` (any shape) must be
+    $\ge \alpha$. $\mathbb{E}_B[\hat\sigma^2] = \sigma^2$ and $\hat\sigma^2 \ge \alpha$ always.
+    """
+    p, alpha = _check_p(p), _check_alpha(alpha)
+    _check_floor(var, alpha)
+    g = (_uniform(var.shape, generator, var) < p).to(var.dtype) / p  # g ~ Bernoulli(p) / p
+    return g * (var - alpha) + alpha  # eq. 6
+
+
+def expected_inverse_dropout_variance(var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
+    r"""$w = \mathbb{E}_B[1/\hat\sigma^2] = p^2/(p\alpha + \sigma^2 - \alpha) + (1-p)/\alpha$, elementwise.
+
+    Kept (prob. $p$): $1/u$ with $u = \alpha + (\sigma^2-\alpha)/p$; dropped: $1/\alpha$. $w = 1/\sigma^2$ at
+    $p = 1$, $w \to 1/\alpha$ as $p \to 0$, $w \ge 1/\sigma^2$ (Jensen).
+    """
+    p, alpha = _check_p(p), _check_alpha(alpha)
+    _check_floor(var, alpha)
+    return p * p / (p * alpha + var - alpha) + (1.0 - p) / alpha
+
+
+def expected_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
+    r"""$\mathrm{MPD}_{p_\mathcal{D}\cdot B}$ of eq. 7, per dimension, in closed form.
+
+    The family is $(\mu_x, \hat\sigma^2_{x,B})$ with $(x, B)$ drawn from the product of the data and the
+    Bernoulli masks, two draws i.i.d. (so the pair $i = j$ carries independent masks):
+    $\tfrac12\big(\mathbb{E}[w\,((\mu-\bar\mu)^2 + \mathrm{Var}[\mu])] + \mathbb{E}[\sigma^2]\mathbb{E}[w] - 1\big)$ with
+    $w$ from :func:`expected_inverse_dropout_variance`. ``[..., N, nz] -> [..., nz]``; equals :func:`mpd` at $p=1$.
+    """
+    _check_family(mu, var)
+    w = expected_inverse_dropout_variance(var, p, alpha)  # E_B[1 / var_hat]
+    return 0.5 * (_mean_term(mu, w) + var.mean(dim=-2) * w.mean(dim=-2) - 1.0)  # eq. 3 over data x B
+
+
+def expected_batch_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
+    r"""$\mathbb{E}_B[\mathrm{mpd}(\mu, \hat\sigma^2)]$: the expectation of the *mini-batch* diagnostic (notes 1.4)
+    after one dropout draw on a fixed batch of $N$ posteriors, per dimension.
+
+    Differs from :func:`expected_mpd_under_dropout` only on the diagonal pairs $i = j$, which share one
+    mask: $\mathbb{E}_B[\hat\sigma^2_i/\hat\sigma^2_i] = 1$ instead of $\sigma^2_i w_i$, i.e. it is smaller by
+    $\frac{1}{2N^2}\sum_i(\sigma^2_i w_i - 1) = O(1/N)$. ``[..., N, nz] -> [..., nz]``.
+    """
+    _check_family(mu, var)
+    w = expected_inverse_dropout_variance(var, p, alpha)
+    n = var.shape[-2]
+    diagonal = (var * w - 1.0).sum(dim=-2) / n**2
+    return expected_mpd_under_dropout(mu, var, p, alpha) - 0.5 * diagonal
+
+
+def expected_ce_under_dropout(var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
+    r"""$H_{q_\phi\cdot B}(z|x)$ of eq. 7 per dimension:
+    $\tfrac12\log 2\pi e + \tfrac12\mathbb{E}\big[p\log(\alpha + (\sigma^2-\alpha)/p) + (1-p)\log\alpha\big]$.
+
+    ``[..., N, nz] -> [..., nz]``; equals :func:`conditional_entropy` at $p=1$ and tends to 0 as $p \to 0$.
+    """
+    p, alpha = _check_p(p), _check_alpha(alpha)
+    _check_family(None, var)
+    _check_floor(var, alpha)
+    u = alpha + (var - alpha) / p  # the kept value of var_hat
+    e_log_var_hat = p * torch.log(u) + (1.0 - p) * math.log(alpha)  # E_B[log var_hat]
+    return 0.5 * LOG_2PI_E + 0.5 * e_log_var_hat.mean(dim=-2)  # eq. 5 over data x B
+
+
+def mpd_dropout_bound(mu: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
+    r"""Eq. 8 per dimension: $\frac{1-p}{\alpha}\mathrm{Var}[\mu_d]$; the sum over $d$ is the paper's bound
+    $\mathrm{MPD}_{p_\mathcal{D}\cdot B} \ge \frac{1-p}{\alpha}\sum_d \mathrm{Var}[\mu_d]$ (needs $\sigma^2 \ge \alpha$).
+
+    ``mu``: ``[..., N, nz] -> [..., nz]``; ``Var`` is the biased (``1/N``) variance.
+    """
+    p, alpha = _check_p(p), _check_alpha(alpha)
+    _check_family(mu, None)
+    return (1.0 - p) / alpha * mu.var(dim=-2, unbiased=False)  # eq. 8
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic posterior families (inputs of the numerical checks)
+# --------------------------------------------------------------------------------------------------
+
+FAMILIES = ("loguniform", "near_floor", "heavy_tailed", "wide_variance", "collapsed_means")
+
+
+def synthetic_family(
+    kind: str,
+    n: int,
+    nz: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, Tensor]:
+    r"""A random family of $N$ = ``n`` posteriors, ``(mu, var)`` each ``[n, nz]``, all with $\sigma^2 \ge \alpha$.
+
+    - ``"loguniform"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 1]$ (floor to prior);
+    - ``"near_floor"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2 = \alpha(1 + 0.05\,\mathrm{Exp}(1))$ (almost no excess);
+    - ``"heavy_tailed"``: $\mu \sim t_3$ (Student, 3 d.o.f.), $\sigma^2$ log-uniform on $[\alpha, 1]$;
+    - ``"wide_variance"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 10]$ (breaks $\sigma^2 \le 1$);
+    - ``"collapsed_means"``: one mean $\mu \sim \mathcal{N}(0,1)$ shared by all rows ($\mathrm{Var}[\mu] = 0$),
+      $\sigma^2$ log-uniform on $[\alpha, 1]$.
+    """
+    if kind not in FAMILIES:
+        raise ValueError(f"unknown family kind {kind!r}; choose one of {FAMILIES}")
+    if n < 1 or nz < 1:
+        raise ValueError(f"need n >= 1 and nz >= 1, got n={n}, nz={nz}")
+    like = torch.empty(0, dtype=dtype, device=device)
+    shape = (n, nz)
+
+    def log_uniform_var(hi: float) -> Tensor:
+        return torch.exp(math.log(ALPHA) + _uniform(shape, generator, like) * math.log(hi / ALPHA))
+
+    if kind == "loguniform":
+        return _normal(shape, generator, like), log_uniform_var(1.0)
+    if kind == "near_floor":
+        excess = -torch.log1p(-_uniform(shape, generator, like))  # Exp(1)
+        return _normal(shape, generator, like), ALPHA * (1.0 + 0.05 * excess)
+    if kind == "heavy_tailed":
+        chi2 = (_normal((3, n, nz), generator, like) ** 2).sum(dim=0)  # chi^2 with 3 d.o.f.
+        return _normal(shape, generator, like) / torch.sqrt(chi2 / 3.0), log_uniform_var(1.0)
+    if kind == "wide_variance":
+        return _normal(shape, generator, like), log_uniform_var(10.0)
+    return _normal((1, nz), generator, like).expand(n, nz).clone(), log_uniform_var(1.0)  # collapsed_means
+
+
+# --------------------------------------------------------------------------------------------------
+# Monte Carlo estimators (to check the closed forms)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MCEstimate:
+    """A Monte Carlo mean with its standard error: per dimension (``[nz]``) and summed over ``d``."""
+
+    mean: Tensor  # [nz]
+    se: Tensor  # [nz]
+    total: float  # mean of the per-draw sum over d
+    total_se: float
+    n: int  # number of draws
+
+    def z_score(self, exact: Tensor, rtol: float = 1e-9) -> Tensor:
+        """``|mean - exact| / se`` per dimension, after forgiving a round-off ``rtol * (1 + |exact|)``."""
+        exact = exact.detach().to(self.mean)
+        diff = ((self.mean - exact).abs() - rtol * (1.0 + exact.abs())).clamp_min(0.0)
+        return torch.where(diff == 0, torch.zeros_like(diff), diff / self.se)
+
+    def total_z_score(self, exact: float, rtol: float = 1e-9) -> float:
+        """``|total - exact| / total_se`` after the same round-off allowance."""
+        exact = float(exact)
+        diff = max(abs(self.total - exact) - rtol * (1.0 + abs(exact)), 0.0)
+        return 0.0 if diff == 0 else diff / self.total_se
+
+
+def pool_estimates(estimates: list[MCEstimate]) -> MCEstimate:
+    """Combine independent Monte Carlo estimates of the same quantity, weighting each by its draws."""
+    if not estimates:
+        raise ValueError("pool_estimates needs at least one estimate, got an empty list")
+    n = sum(e.n for e in estimates)
+    weights = [e.n / n for e in estimates]
+    mean = sum(wt * e.mean for wt, e in zip(weights, estimates))
+    se = sum((wt * e.se) ** 2 for wt, e in zip(weights, estimates)).sqrt()
+    total = sum(wt * e.total for wt, e in zip(weights, estimates))
+    total_se = math.sqrt(sum((wt * e.total_se) ** 2 for wt, e in zip(weights, estimates)))
+    return MCEstimate(mean=mean, se=se, total=total, total_se=total_se, n=n)
+
+
+def _mc_means(draw: Callable[[int], dict[str, Tensor]], n_draws: int, chunk_size: int) -> dict[str, MCEstimate]:
+    """Average the ``[c, nz]`` per-draw values returned by ``draw(c)`` over ``n_draws`` draws, chunk by chunk.
+
+    Means and variances are merged with Chan's parallel formula (no large-sum cancellation); the
+    totals use the per-draw sum over ``d``.
+    """
+    if n_draws < 2:
+        raise ValueError(f"n_draws must be >= 2 for a standard error, got {n_draws}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    acc: dict[str, list] = {}
+    done = 0
+    while done < n_draws:
+        c = min(chunk_size, n_draws - done)
+        for name, values in draw(c).items():
+            values = values.double()
+            for key, x in ((name, values), (name + "/total", values.sum(dim=-1, keepdim=True))):
+                m, m2 = x.mean(dim=0), ((x - x.mean(dim=0)) ** 2).sum(dim=0)
+                if key not in acc:
+                    acc[key] = [m, m2]
+                else:
+                    mean, sq = acc[key]
+                    delta = m - mean
+                    acc[key] = [mean + delta * c / (done + c), sq + m2 + delta**2 * done * c / (done + c)]
+        done += c
+    out = {}
+    for key in [k for k in acc if not k.endswith("/total")]:
+        mean, sq = acc[key]
+        tmean, tsq = acc[key + "/total"]
+        se = (sq / (n_draws - 1) / n_draws).sqrt()
+        tse = float((tsq / (n_draws - 1) / n_draws).sqrt())
+        out[key] = MCEstimate(mean=mean.cpu(), se=se.cpu(), total=float(tmean), total_se=tse, n=n_draws)
+    return out
+
+
+def mc_mpd_sampling_z(
+    mu: Tensor, var: Tensor, n_draws: int, generator: torch.Generator | None = None, chunk_size: int = 65_536
+) -> MCEstimate:
+    r"""Monte Carlo of eq. 2 that never uses the KL formula: draw $x_1, x_2$ i.i.d. from the $N$ posteriors,
+    $z_1 \sim q_1$, $z_2 \sim q_2$, and average
+    $\tfrac12\big[\log q_1(z_1) - \log q_2(z_1) + \log q_2(z_2) - \log q_1(z_2)\big]$ per dimension
+    (an unbiased estimate of $D_{SKL}$ per pair). ``mu``, ``var``: ``[N, nz]``.
+    """
+    _check_family(mu, var)
+    if mu.dim() != 2:
+        raise ValueError(f"mc_mpd_sampling_z takes [N, nz] tensors, got shape {tuple(mu.shape)}")
+    n, nz = mu.shape
+
+    def log_normal(z, m, v):
+        return -0.5 * (math.log(2 * math.pi) + torch.log(v) + (z - m) ** 2 / v)
+
+    def draw(c: int) -> dict[str, Tensor]:
+        i1, i2 = _randint(n, (c,), generator, mu.device), _randint(n, (c,), generator, mu.device)
+        m1, v1, m2, v2 = mu[i1], var[i1], mu[i2], var[i2]
+        eps = _normal((2, c, nz), generator, mu)
+        z1, z2 = m1 + v1.sqrt() * eps[0], m2 + v2.sqrt() * eps[1]
+        kl12 = log_normal(z1, m1, v1) - log_normal(z1, m2, v2)
+        kl21 = log_normal(z2, m2, v2) - log_normal(z2, m1, v1)
+        return {"skl": 0.5 * (kl12 + kl21)}
+
+    return _mc_means(draw, n_draws, chunk_size)["skl"]
+
+
+def mc_dropout_effects(
+    mu: Tensor,
+    var: Tensor,
+    p: float,
+    n_draws: int,
+    alpha: float = ALPHA,
+    generator: torch.Generator | None = None,
+    chunk_size: int = 65_536,
+) -> dict[str, MCEstimate]:
+    r"""Monte Carlo over the product of the data and the masks (eq. 7): ``n_draws`` i.i.d. pairs
+    $(x_1, B_1), (x_2, B_2)$, each $\hat\sigma^2$ from eq. 6. Returns per-dimension estimates of
+
+    - ``"var_hat"``: $\mathbb{E}[\hat\sigma^2]$ (eq. 7, line 1);
+    - ``"mpd"``: $\mathrm{MPD}_{\mathcal{D}\cdot B}$ = mean of $D_{SKL}$ of the dropped-out pair;
+    - ``"mpd_gap"``: $\mathrm{MPD}_{\mathcal{D}\cdot B} - \mathrm{MPD}$, paired on the same $x_1, x_2$;
+    - ``"ce"``: $H_{q\cdot B}(z|x)$; ``"ce_gap"``: $H_q(z|x) - H_{q\cdot B}(z|x)$, paired.
+
+    ``mu``, ``var``: ``[N, nz]`` with ``var >= alpha``.
+    """
+    p, alpha = _check_p(p), _check_alpha(alpha)
+    _check_family(mu, var)
+    _check_floor(var, alpha)
+    if mu.dim() != 2:
+        raise ValueError(f"mc_dropout_effects takes [N, nz] tensors, got shape {tuple(mu.shape)}")
+    n, nz = mu.shape
+
+    def draw(c: int) -> dict[str, Tensor]:
+        i1, i2 = _randint(n, (c,), generator, mu.device), _randint(n, (c,), generator, mu.device)
+        m1, v1, m2, v2 = mu[i1], var[i1], mu[i2], var[i2]
+        vh1 = dropout_variance(v1, p, alpha, generator)  # eq. 6, independent masks
+        vh2 = dropout_variance(v2, p, alpha, generator)
+        skl_hat, skl = symmetric_kl(m1, vh1, m2, vh2), symmetric_kl(m1, v1, m2, v2)
+        return {
+            "var_hat": vh1,
+            "mpd": skl_hat,
+            "mpd_gap": skl_hat - skl,
+            "ce": gaussian_entropy(vh1),
+            "ce_gap": gaussian_entropy(v1) - gaussian_entropy(vh1),
+        }
+
+    return _mc_means(draw, n_draws, chunk_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# batch normalisation on the means (eq. 9, Algorithm 1 line 9)
+# --------------------------------------------------------------------------------------------------
+
+
+def batchnorm_means(m: Tensor, w: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
+    r"""Eq. 9 in training mode: $\hat\mu_d = w_d(m_d - \mu_{\mathcal{B}_d})/\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + b_d$,
+    batch mean and biased batch variance over the rows. ``m``: ``[B, nz]``; ``w``, ``b``: ``[nz]``.
+
+    The output has batch mean $b_d$ and batch variance $w_d^2\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon)$.
+    """
+    if m.dim() != 2 or m.shape[0] < 2:
+        raise ValueError(f"m must have shape [B, nz] with B >= 2, got {tuple(m.shape)}")
+    if w.shape != (m.shape[1],) or b.shape != (m.shape[1],):
+        raise ValueError(f"w and b must have shape [{m.shape[1]}], got {tuple(w.shape)} and {tuple(b.shape)}")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    mean_b = m.mean(dim=0)
+    var_b = m.var(dim=0, unbiased=False)
+    return w * (m - mean_b) / torch.sqrt(var_b + eps) + b  # eq. 9
+
+
+def renormalise_scales(w: Tensor, gamma: float) -> Tensor:
+    r"""Algorithm 1, line 9: $w_d \leftarrow w_d\,\gamma/\sqrt{\mathrm{mean}_k w_k^2}$, so that $\mathrm{mean}_d w_d^2 = \gamma^2$.
+
+    ``w``: ``[nz]`` BN scales; returns a new tensor (idempotent). Raises if ``gamma <= 0`` or all ``w`` are 0.
+    """
+    gamma = float(gamma)
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got gamma={gamma}")
+    rms = torch.sqrt((w**2).mean())
+    if not bool(rms > 0):
+        raise ValueError("cannot renormalise BN scales that are all zero")
+    return w * (gamma / rms)  # Alg. 1 line 9
+
+
+def bn_kl_lower_bound(w: Tensor, b: Tensor) -> Tensor:
+    r"""BN-VAE's bound, per dimension: $\tfrac12(w_d^2 + b_d^2) = \tfrac12\mathbb{E}[\hat\mu_d^2]$ (eps -> 0).
+
+    $\mathbb{E}_x D_{KL}[q\|p] = \tfrac12\sum_d(\mathbb{E}[\hat\mu_d^2] + \mathbb{E}[\sigma^2_d - \log\sigma^2_d - 1])
+    \ge \tfrac12\sum_d \mathbb{E}[\hat\mu_d^2]$ since $s - \log s - 1 \ge 0$; the batch moments of eq. 9 give
+    $\mathbb{E}[\hat\mu_d^2] = w_d^2 + b_d^2$, and with the renormalisation $\sum_d w_d^2 = n_z\gamma^2$, so the
+    KL is at least $n_z\gamma^2/2$. ``w``, ``b``: ``[nz]`` -> ``[nz]``.
+    """
+    return 0.5 * (w**2 + b**2)
+
+
+class MeanBatchNorm(nn.Module):
+    r"""A learnable BN on the posterior means, eq. 9 in training mode (batch statistics), with the
+    DU-VAE initialisation $w = \gamma$, $b = 0$ (Algorithm 1, line 1). ``[B, nz] -> [B, nz]``."""
+
+    def __init__(self, nz: int, gamma: float, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.full((nz,), float(gamma)))  # gamma_mu
+        self.bias = nn.Parameter(torch.zeros(nz))  # beta_mu
+
+    def forward(self, m: Tensor) -> Tensor:
+        return batchnorm_means(m, self.weight, self.bias, self.eps)  # eq. 9
+
+    @torch.no_grad()
+    def renormalise_(self, gamma: float) -> None:
+        """Algorithm 1, line 9, in place (outside autograd)."""
+        self.weight.copy_(renormalise_scales(self.weight, gamma))
+
+
+@dataclass
+class BNScaleHistory:
+    """Trajectory of a BN layer's scales under :func:`fit_bn_scales`."""
+
+    scales: Tensor  # [steps + 1, nz], w after each step (row 0: initialisation)
+    shifts: Tensor  # [steps + 1, nz]
+    mean_square: Tensor  # [steps + 1], mean_d w_d^2
+    loss: Tensor  # [steps]
+
+
+def fit_bn_scales(
+    target_scales: Tensor,
+    gamma: float,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    renormalise: bool = True,
+    noise: float = 0.1,
+    eps: float = 1e-5,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> BNScaleHistory:
+    r"""Train a :class:`MeanBatchNorm` (weight init $\gamma$, bias 0) with plain SGD on a toy regression that
+    pulls the scales apart, optionally applying Algorithm 1 line 9 after every step.
+
+    Each step draws means $m \sim \mathcal{N}(c, \mathrm{diag}\,k^2)$ (fixed random offsets $c$ and
+    spreads $k$), standardises them in the batch ($\tilde m$) and regresses $\hat\mu = \mathrm{BN}(m)$ on
+    $t_d = s_d\tilde m_d + \beta^\star_d + \text{noise}$ with ``target_scales`` $s$ ``[nz]``; the loss is
+    $\mathrm{mean}_n\sum_d(\hat\mu_{n,d} - t_{n,d})^2$, whose gradient in $w_d$ is about $2(w_d - s_d)$.
+    Without renormalisation $w \to s$; with it, projected gradient descent on the sphere
+    $\{\mathrm{mean}_d w_d^2 = \gamma^2\}$ tends to $s\,\gamma/\mathrm{rms}(s)$ (for $s > 0$). $b \to \beta^\star$ either way.
+    """
+    if steps < 1 or batch_size < 2:
+        raise ValueError(f"need steps >= 1 and batch_size >= 2, got steps={steps}, batch_size={batch_size}")
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    device = torch.device(device)
+    s = target_scales.to(device=device, dtype=torch.float32)
+    nz = s.shape[0]
+    bn = MeanBatchNorm(nz, gamma, eps).to(device)
+    like = torch.empty(0, device=device)
+
+    def normal(shape):
+        return _normal(shape, generator, like)
+
+    offsets, spreads, beta_star = 3.0 * normal((nz,)), torch.exp(normal((nz,))), normal((nz,))
+    scales, shifts, losses = [bn.weight.detach().clone()], [bn.bias.detach().clone()], []
+    for _ in range(steps):
+        m = offsets + spreads * normal((batch_size, nz))
+        m_std = (m - m.mean(0)) / m.std(0, unbiased=False)
+        target = s * m_std + beta_star + noise * normal((batch_size, nz))
+        loss = ((bn(m) - target) ** 2).sum(dim=1).mean()
+        weight_grad, bias_grad = torch.autograd.grad(loss, (bn.weight, bn.bias))
+        with torch.no_grad():  # Alg. 1 line 8: a plain SGD step on gamma_mu and beta_mu
+            bn.weight -= lr * weight_grad
+            bn.bias -= lr * bias_grad
+        if renormalise:
+            bn.renormalise_(gamma)  # Alg. 1 line 9
+        scales.append(bn.weight.detach().clone())
+        shifts.append(bn.bias.detach().clone())
+        losses.append(loss.detach())
+    scales_t = torch.stack(scales).cpu()
+    return BNScaleHistory(
+        scales=scales_t,
+        shifts=torch.stack(shifts).cpu(),
+        mean_square=(scales_t.double() ** 2).mean(dim=1),
+        loss=torch.stack(losses).cpu(),
+    )
