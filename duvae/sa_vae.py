@@ -42,7 +42,10 @@ from duvae.posteriors.gaussian import DiagGaussian
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r""":math:`D_{KL}[\mathcal{N}(\mu, e^{\log\sigma^2}) \| \mathcal{N}(0, I)]`, ``[B]`` from ``[B, nz]`` inputs (paper eq. 1)."""
+    r""":math:`D_{KL}[\mathcal{N}(\mu, e^{\log\sigma^2}) \| \mathcal{N}(0, I)]` (paper eq. 1).
+
+    ``mu``, ``logvar`` ``[B, nz]`` -> ``[B]`` (summed over dimensions).
+    """
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
 
 
@@ -122,18 +125,19 @@ def svi_refine(
         return mu, logvar
     grad_enabled = torch.is_grad_enabled()
     with torch.enable_grad():
-        # Differentiate w.r.t. the iterates; start from a fresh leaf when lambda_0 carries no graph
-        # (frozen encoder, evaluation) or when no graph is wanted back to it.
-        if not (mu.requires_grad and grad_enabled):
-            mu = mu.detach().requires_grad_(True)
-        if not (logvar.requires_grad and grad_enabled):
-            logvar = logvar.detach().requires_grad_(True)
+        if not grad_enabled:  # evaluation under no_grad: nothing to back-propagate into
+            mu, logvar = mu.detach(), logvar.detach()
         v_mu = torch.zeros_like(mu)
         v_logvar = torch.zeros_like(logvar)
         for _ in range(int(steps)):
+            # Where the inner gradient is taken. Exact second order: at the iterate itself, whose
+            # graph back to lambda_0 is kept and extended. First order: at a detached copy, so that
+            # autograd.grad neither differentiates nor frees the graph of lambda_0 (the encoder).
+            at_mu = mu if create_graph and mu.requires_grad else mu.detach().requires_grad_(True)
+            at_logvar = logvar if create_graph and logvar.requires_grad else logvar.detach().requires_grad_(True)
             # Summing eq. (F) over the batch gives each example its own gradient (examples are independent).
-            f = negative_elbo(model, x, mu, logvar, kl_weight).sum()
-            g_mu, g_logvar = torch.autograd.grad(f, (mu, logvar), create_graph=create_graph)
+            f = negative_elbo(model, x, at_mu, at_logvar, kl_weight).sum()
+            g_mu, g_logvar = torch.autograd.grad(f, (at_mu, at_logvar), create_graph=create_graph)
             g_mu = clip_per_example(g_mu, max_grad_norm)  # eq. (SVI): clip_5, per example
             g_logvar = clip_per_example(g_logvar, max_grad_norm)
             v_mu = momentum * v_mu + g_mu  # eq. (SVI): v_{k+1} = m v_k + g_k

@@ -151,7 +151,7 @@ def aggressive_encoder_updates(model: VAE, data: RunData, cfg: RunConfig, kl_wei
         terms.loss.backward()
         nn.utils.clip_grad_norm_(params, cfg.train.clip_grad)
         enc_opt.step()
-        losses.append(float(terms.loss))
+        losses.append(float(terms.loss.detach()))
         if inner % window == 0:
             current = sum(losses[-window:]) / window
             if current > previous:

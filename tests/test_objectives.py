@@ -308,7 +308,8 @@ def test_mae_regularisers_match_loops(batch):
         a, b = var[i, d].item(), var[j, d].item()
         return 0.5 * (a / b + (mu[i, d].item() - mu[j, d].item()) ** 2 / b - math.log(a / b) - 1)
 
-    m = [sum(kl(i, j, d) for i in range(batch) for j in range(batch) if i != j) / (batch * (batch - 1)) for d in range(nz)]
+    pairs = [(i, j) for i in range(batch) for j in range(batch) if i != j]
+    m = [sum(kl(i, j, d) for i, j in pairs) / (batch * (batch - 1)) for d in range(nz)]
     expected_div = sum(-math.log(1 / (1 + math.exp(-m_d))) for m_d in m)
     entries = []
     for i in range(batch):
@@ -460,6 +461,22 @@ def test_svi_refine_gradient_is_exact_second_order():
     assert torch.autograd.gradcheck(refined, (mu0, logvar0), eps=1e-6, atol=1e-5)
 
 
+def test_svi_refine_first_order_keeps_encoder_graph():
+    """create_graph=False: constant inner gradients, so d mu_K / d mu_0 = I, and the encoder graph survives."""
+    model, x = tiny_vae("gaussian", nz=2), tiny_data(n=6)
+    q = model.posterior(x)
+    mu0, logvar0 = q.mu, q.var.log()
+    mu0.retain_grad()
+    logvar0.retain_grad()
+    torch.manual_seed(0)
+    mu_k, logvar_k = svi_refine(model, x, mu0, logvar0, steps=3, lr=1.0, momentum=0.5, create_graph=False)
+    (mu_k.sum() + 2.0 * logvar_k.sum()).backward()
+    assert torch.allclose(mu0.grad, torch.ones_like(mu0))
+    assert torch.allclose(logvar0.grad, torch.full_like(logvar0, 2.0))
+    assert all(p.grad is None for p in model.decoder.parameters())  # inner steps leave no decoder gradient
+    assert model.head.linear.weight.grad.abs().sum() > 0
+
+
 def test_sa_loss_reaches_encoder_and_decoder():
     model, x = tiny_vae("gaussian", nz=2), tiny_data(n=16)
     terms = _loss_with_seed(model, x, 1.0, cfg(procedure="sa", svi_steps=3))
@@ -508,7 +525,13 @@ def test_negative_elbo_shape_and_value():
 
 
 @pytest.mark.parametrize(
-    "kw,word", [({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"), ({"momentum": 1.0}, "momentum"), ({"max_grad_norm": 0}, "max_grad_norm")]
+    "kw,word",
+    [
+        ({"steps": -1}, "steps"),
+        ({"lr": 0.0}, "lr"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"max_grad_norm": 0}, "max_grad_norm"),
+    ],
 )
 def test_svi_refine_rejects_bad_arguments(kw, word):
     model, x = tiny_vae("gaussian", nz=2), tiny_data(n=4)

@@ -308,7 +308,12 @@ class TextDataset:
         return len(self.lengths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        """Sentence ``i`` as LongTensor ``[L_i]`` (with ``<s>`` and ``</s>``)."""
+        """Sentence ``i`` as LongTensor ``[L_i]`` (with ``<s>`` and ``</s>``); ``i < 0`` counts
+        from the end."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"sentence index {i} out of range for {n} sentences")
+        i = i % n
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def __repr__(self) -> str:
