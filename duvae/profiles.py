@@ -45,3 +45,30 @@ def check_profile(profile: str) -> str:
 def theory_profile(profile: str) -> TheoryProfile:
     """Sizes for the theory notebooks under ``profile``."""
     return THEORY[check_profile(profile)]
+
+
+@dataclass(frozen=True)
+class ZooDemoProfile:
+    """Sizes of the model walk-through (notebook 04): a few training steps of every model.
+
+    The walk-through shows that each remedy runs and what it does to KL and AU early in training;
+    the tables and figures of the paper are produced by the experiment notebooks with the full
+    profiles. ``net_profile`` names the network sizes used (see :func:`duvae.zoo.net_config`).
+    """
+
+    epochs: int
+    steps_per_epoch: int | None
+    max_train: int | None
+    net_profile: str
+
+
+ZOO_DEMO = {
+    "smoke": ZooDemoProfile(epochs=2, steps_per_epoch=3, max_train=128, net_profile="smoke"),
+    "cpu": ZooDemoProfile(epochs=4, steps_per_epoch=30, max_train=3000, net_profile="smoke"),
+    "paper": ZooDemoProfile(epochs=5, steps_per_epoch=100, max_train=None, net_profile="cpu"),
+}
+
+
+def zoo_demo_profile(profile: str) -> ZooDemoProfile:
+    """Sizes for the model walk-through under ``profile``."""
+    return ZOO_DEMO[check_profile(profile)]

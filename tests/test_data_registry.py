@@ -150,7 +150,8 @@ def test_download_path_verifies_and_caches(mirror, tmp_path, monkeypatch, no_env
     path = fetch(SMALL, cache_dir=tmp_path / "ok", progress=False)
     assert urls == [FILES[SMALL].url] and path.read_bytes() == payload
 
-    monkeypatch.setattr(registry.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(payload[:-1]))
+    truncated = io.BytesIO(payload[:-1])
+    monkeypatch.setattr(registry.urllib.request, "urlopen", lambda url, timeout=None: truncated)
     with pytest.raises(ChecksumError):
         fetch(SMALL, cache_dir=tmp_path / "bad", progress=False)
     assert _files_under(tmp_path / "bad") == []

@@ -384,7 +384,8 @@ def test_labelled_subsets(yelp):
 
 
 def test_synthetic_layout(synthetic):
-    assert (len(synthetic.train), len(synthetic.test)) == (1500, 500) and synthetic.valid is synthetic.test
+    assert (len(synthetic.train), len(synthetic.test)) == (1500, 500)
+    assert synthetic.valid is synthetic.test
     assert len(synthetic.vocab) == 1004 and synthetic.vocab.itos[4] == "0"
     for split in (synthetic.train, synthetic.test):
         x = split.tokens.view(len(split), 12)
@@ -392,7 +393,8 @@ def test_synthetic_layout(synthetic):
         assert x[:, 1:-1].min() >= 4 and x[:, 1:-1].max() <= 1003
         assert split.z.shape == (len(split), 2) and split.labels.max() <= 4
     defaults = SyntheticConfig()
-    assert (defaults.n_train, defaults.n_test, defaults.vocab_size, defaults.length) == (16_000, 4_000, 1000, 10)
+    sizes = (defaults.n_train, defaults.n_test, defaults.vocab_size, defaults.length)
+    assert sizes == (16_000, 4_000, 1000, 10)
     assert defaults.means[0] == (0.0, 0.0) and len(defaults.means) == 5
 
 

@@ -63,7 +63,8 @@ def sentence_pools(
     for label, names in SOURCE_FILES.items():
         sentences = []
         for name in names:
-            sentences += read_tokenized(fetch(name, mirror=mirror, cache_dir=cache_dir, progress=progress))
+            path = fetch(name, mirror=mirror, cache_dir=cache_dir, progress=progress)
+            sentences += read_tokenized(path)
         pools[label] = sentences
     if dedupe:
         texts = {label: {" ".join(s) for s in pool} for label, pool in pools.items()}
@@ -159,7 +160,9 @@ def labelled_subset(data: TextDataset, n: int, *, seed: int = DEFAULT_SEED) -> T
     for label in (0, 1):
         members = (data.labels == label).nonzero().squeeze(1)
         if n // 2 > len(members):
-            raise ValueError(f"n={n} needs {n // 2} sentences of label {label}, only {len(members)} exist")
+            raise ValueError(
+                f"n={n} needs {n // 2} sentences of label {label}, only {len(members)} exist"
+            )
         keep.append(members[torch.randperm(len(members), generator=generator)[: n // 2]])
     return data.subset(torch.cat(keep).sort().values, name=f"{data.name}[{n} labelled]")
 

@@ -34,7 +34,13 @@ import torch
 from duvae.data.text import SPECIALS, TextCorpus, TextDataset, Vocab
 
 #: mixture means; index = component label, 0 = the central component
-MIXTURE_MEANS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (-2.0, -2.0), (2.0, 2.0), (-2.0, 2.0), (2.0, -2.0))
+MIXTURE_MEANS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (-2.0, -2.0),
+    (2.0, 2.0),
+    (-2.0, 2.0),
+    (2.0, -2.0),
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -
 
 
 @torch.no_grad()
-def generate(config: SyntheticConfig = SyntheticConfig()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def generate(
+    config: SyntheticConfig = SyntheticConfig(),
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample ``n_train + n_test`` sentences from a freshly drawn random LSTM oracle.
 
     Returns word ids ``[N, length]`` (0..vocab_size-1, no specials), latents ``[N, 2]`` and
@@ -155,7 +163,9 @@ def load_synthetic(config: SyntheticConfig | None = None, **overrides) -> TextCo
                       test, notes)
 
 
-def mixture_log_density(points: torch.Tensor, config: SyntheticConfig = SyntheticConfig()) -> torch.Tensor:
+def mixture_log_density(
+    points: torch.Tensor, config: SyntheticConfig = SyntheticConfig()
+) -> torch.Tensor:
     r"""Log density of the true latent prior, :math:`\log \frac1K \sum_k \mathcal{N}(z; m_k, \sigma^2 I)`.
 
     ``points``: ``[M, 2]``; returns ``[M]`` (Figure 1, panel (a)).

@@ -112,7 +112,9 @@ class Vocab:
             for line_no, line in enumerate(f):
                 fields = line.rstrip("\n").split("\t")
                 if len(fields) == 2 and int(fields[1]) != line_no:
-                    raise ValueError(f"{path}: line {line_no + 1} has id {fields[1]}, expected {line_no}")
+                    raise ValueError(
+                        f"{path}: line {line_no + 1} has id {fields[1]}, expected {line_no}"
+                    )
                 if len(fields) > 2 or not fields[0]:
                     raise ValueError(f"{path}: malformed line {line_no + 1}: {line!r}")
                 tokens.append(fields[0])
@@ -347,7 +349,9 @@ class TextDataset:
         index = torch.as_tensor(index, dtype=torch.long)
         lengths = self.lengths[index]
         if len(index) == 0 or (lengths != lengths[0]).any():
-            raise ValueError("gather needs a non-empty index of sentences of identical length; use pad()")
+            raise ValueError(
+                "gather needs a non-empty index of sentences of identical length; use pad()"
+            )
         pos, _ = self._positions(index, int(lengths[0]))
         return self.tokens[pos]
 

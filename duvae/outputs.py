@@ -1,0 +1,44 @@
+"""Where notebooks write what they produce.
+
+The main job (:mod:`duvae.run_notebooks`) sets ``DUVAE_OUTPUT_DIR`` to ``build/<profile>``; a
+notebook opened by hand in JupyterLab writes under ``build/interactive``. Figures go to
+``<output>/figures/*.png``, tables to ``<output>/tables/*.csv`` (and a Markdown twin).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def output_dir() -> Path:
+    """``$DUVAE_OUTPUT_DIR``, else ``build/interactive`` at the repository root (created)."""
+    env = os.environ.get("DUVAE_OUTPUT_DIR")
+    path = Path(env) if env else REPO_ROOT / "build" / "interactive"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_figure(fig, name: str, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as ``<output>/figures/<name>.png`` and return the path."""
+    folder = output_dir() / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(name).stem}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def save_table(df, name: str, float_format: str = "%.3f") -> Path:
+    """Save a pandas DataFrame as ``<output>/tables/<name>.csv`` and ``.md``; return the csv path."""
+    folder = output_dir() / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(name).stem}.csv"
+    df.to_csv(path, float_format=float_format)
+    try:
+        md = df.to_markdown(floatfmt=float_format.lstrip("%"))
+    except ImportError:  # tabulate is optional
+        md = df.to_string()
+    path.with_suffix(".md").write_text(md + "\n")
+    return path
