@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running {len(notebooks)} notebooks with profile={args.profile!r} -> {output}")
     runs: list[NotebookRun] = []
     for source in notebooks:
-        print(f"  {source.stem} ...", end="", flush=True)
+        print(f"  {source.stem} ...", flush=True)
         run = run_notebook(source, output, profile=args.profile, seed=args.seed, device=args.device)
         runs.append(run)
-        print(f" {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)", flush=True)
+        print(f"  {source.stem}: {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)", flush=True)
         if not run.ok:
             print(f"    {run.error.splitlines()[0] if run.error else ''}", file=sys.stderr)
             print(f"    see {output / 'notebooks' / (source.stem + '.ipynb')}", file=sys.stderr)

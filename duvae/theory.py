@@ -130,7 +130,8 @@ def symmetric_kl(mu1: Tensor, var1: Tensor, mu2: Tensor, var2: Tensor) -> Tensor
 
 
 def gaussian_entropy(var: Tensor) -> Tensor:
-    r"""Differential entropy of $\mathcal{N}(\cdot, \sigma^2)$ per dimension: $\tfrac12\log(2\pi e\,\sigma^2)$ (eq. 5)."""
+    r"""Differential entropy of $\mathcal{N}(\cdot, \sigma^2)$, elementwise (the summand of eq. 5):
+    $\tfrac12\log(2\pi e\,\sigma^2)$."""
     return 0.5 * (LOG_2PI_E + torch.log(var))
 
 
@@ -321,7 +322,8 @@ def expected_ce_under_dropout(var: Tensor, p: float, alpha: float = ALPHA) -> Te
 
 def mpd_dropout_bound(mu: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
     r"""Eq. 8 per dimension: $\frac{1-p}{\alpha}\mathrm{Var}[\mu_d]$; the sum over $d$ is the paper's bound
-    $\mathrm{MPD}_{p_\mathcal{D}\cdot B} \ge \frac{1-p}{\alpha}\sum_d \mathrm{Var}[\mu_d]$ (needs $\sigma^2 \ge \alpha$).
+    $\mathrm{MPD}_{p_\mathcal{D}\cdot B} \ge \frac{1-p}{\alpha}\sum_d \mathrm{Var}[\mu_d]$
+    (needs $\sigma^2 \ge \alpha$).
 
     ``mu``: ``[..., N, nz] -> [..., nz]``; ``Var`` is the biased (``1/N``) variance.
     """
@@ -350,7 +352,8 @@ def synthetic_family(
     - ``"loguniform"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 1]$ (floor to prior);
     - ``"near_floor"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2 = \alpha(1 + 0.05\,\mathrm{Exp}(1))$ (almost no excess);
     - ``"heavy_tailed"``: $\mu \sim t_3$ (Student, 3 d.o.f.), $\sigma^2$ log-uniform on $[\alpha, 1]$;
-    - ``"wide_variance"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 10]$ (breaks $\sigma^2 \le 1$);
+    - ``"wide_variance"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 10]$
+      (breaks $\sigma^2 \le 1$);
     - ``"collapsed_means"``: one mean $\mu \sim \mathcal{N}(0,1)$ shared by all rows ($\mathrm{Var}[\mu] = 0$),
       $\sigma^2$ log-uniform on $[\alpha, 1]$.
     """
@@ -530,10 +533,12 @@ def mc_dropout_effects(
 
 
 def batchnorm_means(m: Tensor, w: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
-    r"""Eq. 9 in training mode: $\hat\mu_d = w_d(m_d - \mu_{\mathcal{B}_d})/\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + b_d$,
-    batch mean and biased batch variance over the rows. ``m``: ``[B, nz]``; ``w``, ``b``: ``[nz]``.
+    r"""Eq. 9 in training mode,
+    $\hat\mu_d = w_d(m_d - \mu_{\mathcal{B}_d})/\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + b_d$,
+    with the batch mean and the biased batch variance over the rows. ``m``: ``[B, nz]``; ``w``, ``b``: ``[nz]``.
 
-    The output has batch mean $b_d$ and batch variance $w_d^2\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon)$.
+    The output has batch mean $b_d$ and batch variance
+    $w_d^2\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon)$.
     """
     if m.dim() != 2 or m.shape[0] < 2:
         raise ValueError(f"m must have shape [B, nz] with B >= 2, got {tuple(m.shape)}")
@@ -547,7 +552,8 @@ def batchnorm_means(m: Tensor, w: Tensor, b: Tensor, eps: float = 1e-5) -> Tenso
 
 
 def renormalise_scales(w: Tensor, gamma: float) -> Tensor:
-    r"""Algorithm 1, line 9: $w_d \leftarrow w_d\,\gamma/\sqrt{\mathrm{mean}_k w_k^2}$, so that $\mathrm{mean}_d w_d^2 = \gamma^2$.
+    r"""Algorithm 1, line 9: $w_d \leftarrow w_d\,\gamma/\sqrt{\mathrm{mean}_k w_k^2}$,
+    so that $\mathrm{mean}_d w_d^2 = \gamma^2$.
 
     ``w``: ``[nz]`` BN scales; returns a new tensor (idempotent). Raises if ``gamma <= 0`` or all ``w`` are 0.
     """
@@ -620,7 +626,8 @@ def fit_bn_scales(
     $t_d = s_d\tilde m_d + \beta^\star_d + \text{noise}$ with ``target_scales`` $s$ ``[nz]``; the loss is
     $\mathrm{mean}_n\sum_d(\hat\mu_{n,d} - t_{n,d})^2$, whose gradient in $w_d$ is about $2(w_d - s_d)$.
     Without renormalisation $w \to s$; with it, projected gradient descent on the sphere
-    $\{\mathrm{mean}_d w_d^2 = \gamma^2\}$ tends to $s\,\gamma/\mathrm{rms}(s)$ (for $s > 0$). $b \to \beta^\star$ either way.
+    $\{\mathrm{mean}_d w_d^2 = \gamma^2\}$ tends to $s\,\gamma/\mathrm{rms}(s)$ (for $s \ge 0$).
+    $b \to \beta^\star$ either way.
     """
     if steps < 1 or batch_size < 2:
         raise ValueError(f"need steps >= 1 and batch_size >= 2, got steps={steps}, batch_size={batch_size}")

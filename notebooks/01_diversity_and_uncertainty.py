@@ -33,8 +33,6 @@ device = "auto"
 
 # %%
 import math
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -45,14 +43,13 @@ from torch.distributions import Normal
 
 from duvae import theory as T
 from duvae.device import pick_device, seed_everything
+from duvae.outputs import save_figure
 from duvae.profiles import theory_profile
 
 P = theory_profile(profile)
 dev = pick_device(device)
 gen = seed_everything(seed)
 DTYPE = torch.float64  # closed forms are compared to 1e-10: work in double precision
-FIG_DIR = Path(os.environ.get("DUVAE_OUTPUT_DIR", "build")) / "figures"
-FIG_DIR.mkdir(parents=True, exist_ok=True)
 sns.set_theme(style="whitegrid")
 print(f"profile={profile}: {P}; device={dev}; alpha = 1/(2 pi e) = {T.ALPHA:.7f}")
 
@@ -120,7 +117,7 @@ ax.errorbar(x, mc.mean, yerr=3 * mc.se, fmt="k.", capsize=3, label="MC over z (Â
 ax.set(xlabel="latent dimension d", ylabel=r"MPD$_d$", title="Eq. 3 = eq. 2, three ways")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(FIG_DIR / "01_mpd_three_ways.png", dpi=120)
+save_figure(fig, "01_mpd_three_ways")
 
 # %% [markdown]
 # **Where the "$-1$" goes.** If every posterior is the same $\mathcal{N}(m, v)$, every pair has
@@ -160,7 +157,8 @@ kinds = ["loguniform", "near_floor", "heavy_tailed", "constant var = 1"]
 n_families = len(kinds) * P.n_repeats
 for k in range(n_families):
     kind = kinds[k % len(kinds)]
-    mu_k, var_k = T.synthetic_family(kind if kind in T.FAMILIES else "loguniform", P.n_posteriors, P.nz, gen, dev, DTYPE)
+    base = kind if kind in T.FAMILIES else "loguniform"
+    mu_k, var_k = T.synthetic_family(base, P.n_posteriors, P.nz, gen, dev, DTYPE)
     mu_k = mu_k * 10 ** (2.0 * k / n_families - 1.0)  # mean spreads from 0.1 to 10
     if kind == "constant var = 1":
         var_k = torch.ones_like(var_k)
@@ -188,7 +186,7 @@ ax.plot(lim, lim, "k--", lw=1, label="MPD = sum Var (the bound)")
 ax.set(xscale="log", yscale="log", title=r"MPD $\geq \sum_d$ Var$[\mu_d]$ when $\sigma^2 \leq 1$")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(FIG_DIR / "01_mpd_lower_bound.png", dpi=120)
+save_figure(fig, "01_mpd_lower_bound")
 
 # %% [markdown]
 # The gap above the diagonal comes from two places: small variances ($1/\sigma^2 > 1$ in the first
@@ -253,7 +251,7 @@ ax.set(xscale="log", xlabel=r"$\sigma^2$", ylabel="entropy per dimension (nats)"
        title="Differential entropy is unbounded below; the floor fixes it")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(FIG_DIR / "01_entropy_floor.png", dpi=120)
+save_figure(fig, "01_entropy_floor")
 
 # %% [markdown]
 # With the floor, $H_q(z|x) \ge 0$ and it is 0 only if every posterior variance sits at $\alpha$;

@@ -36,8 +36,6 @@ device = "auto"
 
 # %%
 import math
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,14 +45,13 @@ import torch
 
 from duvae import theory as T
 from duvae.device import pick_device, seed_everything
+from duvae.outputs import save_figure
 from duvae.profiles import theory_profile
 
 P = theory_profile(profile)
 dev = pick_device(device)
 gen = seed_everything(seed)
 DTYPE = torch.float64
-FIG_DIR = Path(os.environ.get("DUVAE_OUTPUT_DIR", "build")) / "figures"
-FIG_DIR.mkdir(parents=True, exist_ok=True)
 sns.set_theme(style="whitegrid")
 A = T.ALPHA
 print(f"profile={profile}: {P}; device={dev}")
@@ -215,7 +212,7 @@ for j, kind in enumerate(families):
             ax.get_legend().remove()
 fig.suptitle("Proposition 1: both gaps are positive and grow as the keep probability p -> 0")
 fig.tight_layout()
-fig.savefig(FIG_DIR / "02_prop1_gaps.png", dpi=120)
+save_figure(fig, "02_prop1_gaps")
 
 # %% [markdown]
 # ### Eq. 8 against $p$
@@ -240,7 +237,7 @@ for ax, (kind, (mu, var)) in zip(axes, families.items()):
     ax.set(yscale="log", xlabel="p", title=kind)
 axes[0].legend(fontsize=7)
 fig.tight_layout()
-fig.savefig(FIG_DIR / "02_eq8_bound.png", dpi=120)
+save_figure(fig, "02_eq8_bound")
 
 # %% [markdown]
 # Three things in this figure. First, for $\sigma^2 \le 1$ the eq. 8 bound beats the plain bound

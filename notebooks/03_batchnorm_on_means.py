@@ -36,8 +36,6 @@ device = "auto"
 
 # %%
 import math
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,14 +45,13 @@ import torch
 
 from duvae import theory as T
 from duvae.device import pick_device, seed_everything
+from duvae.outputs import save_figure
 from duvae.profiles import theory_profile
 
 P = theory_profile(profile)
 dev = pick_device(device)
 gen = seed_everything(seed)
 DTYPE = torch.float64
-FIG_DIR = Path(os.environ.get("DUVAE_OUTPUT_DIR", "build")) / "figures"
-FIG_DIR.mkdir(parents=True, exist_ok=True)
 sns.set_theme(style="whitegrid")
 A = T.ALPHA
 gamma, p_keep, eps = 0.5, 0.8, 1e-5  # DU-VAE (gamma, p) = (0.5, 0.8) of Table 1; BatchNorm1d's eps
@@ -70,9 +67,9 @@ print(f"profile={profile}: {P}; device={dev}; gamma={gamma}, p={p_keep}")
 # exactly $\beta_{\mu_d}$. `batchnorm_means` is checked against PyTorch's `BatchNorm1d` in training mode.
 
 # %%
-m = 3 * torch.randn(nz, generator=gen, dtype=DTYPE) + torch.randn(N, nz, generator=gen, dtype=DTYPE) * torch.exp(
-    torch.randn(nz, generator=gen, dtype=DTYPE))
-m = m.to(dev)
+loc = 3 * torch.randn(nz, generator=gen, dtype=DTYPE)  # per-dimension location of the raw means
+spread = torch.exp(torch.randn(nz, generator=gen, dtype=DTYPE))  # and their spread
+m = (loc + spread * torch.randn(N, nz, generator=gen, dtype=DTYPE)).to(dev)  # [N, nz]
 w = T.renormalise_scales(torch.exp(0.5 * torch.randn(nz, generator=gen, dtype=DTYPE)), gamma).to(dev)  # line 9
 b = (0.3 * torch.randn(nz, generator=gen, dtype=DTYPE)).to(dev)
 mu_hat = T.batchnorm_means(m, w, b, eps)  # eq. 9
@@ -139,7 +136,7 @@ axes[1].axhline(gamma**2, color="k", ls=":", label=r"$\gamma^2$")
 axes[1].set(title=r"mean square $\frac{1}{n}\sum_d \gamma_{\mu_d}^2$", xlabel="SGD step")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(FIG_DIR / "03_bn_scale_renormalisation.png", dpi=120)
+save_figure(fig, "03_bn_scale_renormalisation")
 
 # %% [markdown]
 # Note what the constraint does **not** do: it fixes the *sum* $\sum_d\gamma_{\mu_d}^2 = n\gamma^2$, not
