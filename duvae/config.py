@@ -132,6 +132,7 @@ class TrainConfig:
     eval_iw_samples: int = 500  # IW-NLL samples at test time
     eval_iw_chunk: int = 100
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
+    mixed_precision: bool = False  # bfloat16 autocast of the training loss, on CUDA only
     seed: int = 783435  # the reference's task-0 seed (notes 3.3)
 
     def validate(self) -> "TrainConfig":

@@ -5,7 +5,8 @@ Per optimiser step (notes 1.1.8, 3.1, 3.2):
 1. the KL weight :math:`\beta_t` rises linearly from ``kl_start`` to 1 over ``warm_up`` epochs
    (:func:`duvae.objectives.kl_weight_at`, exactly 1.0 afterwards);
 2. the loss of the model's objective (:func:`duvae.objectives.training_loss`) on the batch;
-   Agg-VAE first runs its encoder-only inner loop (:func:`aggressive_encoder_updates`);
+   Agg-VAE first runs its encoder-only inner loop (:func:`aggressive_encoder_updates`); on CUDA
+   the loss can run under bfloat16 autocast (``TrainConfig.mixed_precision``);
 3. back-propagation, clipping of the global gradient L2 norm at ``clip_grad``, and a step of the
    two optimisers (encoder + head, decoder), SGD for text and Adam for images.
 
@@ -23,6 +24,7 @@ resuming from the last checkpoint if it was interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -242,6 +244,9 @@ def fit(
             history = [dict(r) for r in ckpt["history"]]
 
     params = list(model.parameters())
+    # optional bfloat16 autocast on CUDA (no loss scaling needed for bfloat16); a no-op on the CPU
+    use_amp = t.mixed_precision and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
     agg_generator = torch.Generator().manual_seed(t.seed + 17)
     steps_per_epoch = min(data.n_train_batches, t.steps_per_epoch or data.n_train_batches)
     epochs_this_call = 0
@@ -259,7 +264,8 @@ def fit(
             state.kl_weight = kl_weight_at(state.step + 1, steps_per_epoch, t.kl_start, t.warm_up)
             if state.aggressive:
                 aggressive_encoder_updates(model, data, cfg, state.kl_weight, enc_opt, agg_generator)
-            terms = training_loss(model, x, state.kl_weight, cfg.model)
+            with autocast():
+                terms = training_loss(model, x, state.kl_weight, cfg.model)
             _check_finite(terms.loss.detach(), epoch, state.step, run_dir)
             enc_opt.zero_grad(set_to_none=True)
             dec_opt.zero_grad(set_to_none=True)
