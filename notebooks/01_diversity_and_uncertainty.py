@@ -42,15 +42,11 @@ import torch
 from torch.distributions import Normal
 
 from duvae import theory as T
-from duvae.device import pick_device, seed_everything
+from duvae.notebook import theory_setup
 from duvae.outputs import save_figure
-from duvae.profiles import theory_profile
 
-P = theory_profile(profile)
-dev = pick_device(device)
-gen = seed_everything(seed)
+P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64  # closed forms are compared to 1e-10: work in double precision
-sns.set_theme(style="whitegrid")
 print(f"profile={profile}: {P}; device={dev}; alpha = 1/(2 pi e) = {T.ALPHA:.7f}")
 
 # %% [markdown]

@@ -44,15 +44,11 @@ import seaborn as sns
 import torch
 
 from duvae import theory as T
-from duvae.device import pick_device, seed_everything
+from duvae.notebook import theory_setup
 from duvae.outputs import save_figure
-from duvae.profiles import theory_profile
 
-P = theory_profile(profile)
-dev = pick_device(device)
-gen = seed_everything(seed)
+P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64
-sns.set_theme(style="whitegrid")
 A = T.ALPHA
 print(f"profile={profile}: {P}; device={dev}")
 

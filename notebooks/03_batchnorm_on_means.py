@@ -40,19 +40,14 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 
 from duvae import theory as T
-from duvae.device import pick_device, seed_everything
+from duvae.notebook import theory_setup
 from duvae.outputs import save_figure
-from duvae.profiles import theory_profile
 
-P = theory_profile(profile)
-dev = pick_device(device)
-gen = seed_everything(seed)
+P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64
-sns.set_theme(style="whitegrid")
 A = T.ALPHA
 gamma, p_keep, eps = 0.5, 0.8, 1e-5  # DU-VAE (gamma, p) = (0.5, 0.8) of Table 1; BatchNorm1d's eps
 N, nz = P.n_posteriors, P.nz
