@@ -36,9 +36,5 @@ def save_table(df, name: str, float_format: str = "%.3f") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{Path(name).stem}.csv"
     df.to_csv(path, float_format=float_format)
-    try:
-        md = df.to_markdown(floatfmt=float_format.lstrip("%"))
-    except ImportError:  # tabulate is optional
-        md = df.to_string()
-    path.with_suffix(".md").write_text(md + "\n")
+    path.with_suffix(".md").write_text(df.to_markdown(floatfmt=float_format.lstrip("%")) + "\n")
     return path
