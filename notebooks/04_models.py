@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
 from duvae.literate import show_source
 from duvae.outputs import save_figure, save_table
@@ -171,7 +172,7 @@ from duvae.zoo import run_config
 
 
 def demo_config(name, dataset):
-    cfg = run_config(name, dataset, demo.net_profile, seed=seed)
+    cfg = run_config(name, dataset, demo.net_profile, seed=REFERENCE_SEED + seed)
     return cfg.with_(train=dataclasses.replace(cfg.train, epochs=demo.epochs, steps_per_epoch=demo.steps_per_epoch,
                                                max_train=demo.max_train))
 
