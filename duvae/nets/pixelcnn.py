@@ -58,17 +58,11 @@ Vectorisation: ``z`` has shape ``[S, batch, nz]``; the image is tiled to ``[S * 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _he_init_conv(conv: nn.Conv2d) -> None:
-    """Conv weight ~ N(0, sqrt(2 / (k_h * k_w * out_channels))) (notes 2.3)."""
-    k_h, k_w = conv.kernel_size
-    nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / (k_h * k_w * conv.out_channels)))
+from duvae.nets.init import init_convs_and_batchnorms_
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -218,12 +212,7 @@ class PixelCNNDecoder(nn.Module):
     def reset_parameters(self) -> None:
         """Notes 2.3: body convs N(0, sqrt(2/(k k out))), BN 1/0, latent map Xavier/0, head default."""
         for module in (self.first, self.layers, self.skips):
-            for sub in module.modules():
-                if isinstance(sub, nn.Conv2d):
-                    _he_init_conv(sub)
-                elif isinstance(sub, nn.BatchNorm2d):
-                    nn.init.ones_(sub.weight)
-                    nn.init.zeros_(sub.bias)
+            init_convs_and_batchnorms_(module)
         for sub in self.head.modules():
             if isinstance(sub, (nn.Conv2d, nn.BatchNorm2d)):
                 sub.reset_parameters()

@@ -21,16 +21,10 @@ BN weight 1 and bias 0.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def _he_init_conv(conv: nn.Conv2d) -> None:
-    """Conv weight ~ N(0, sqrt(2 / (k_h * k_w * out_channels))) (notes 2.2)."""
-    k_h, k_w = conv.kernel_size
-    nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / (k_h * k_w * conv.out_channels)))
+from duvae.nets.init import init_convs_and_batchnorms_
 
 
 class ResidualBlock(nn.Module):
@@ -111,12 +105,7 @@ class ResNetEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         """Convs N(0, sqrt(2 / (k k out))), BN weight 1 / bias 0 (notes 2.2)."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                _he_init_conv(module)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_convs_and_batchnorms_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [batch, C, H, W]`` -> ``f(x) [batch, feature_dim]``."""
