@@ -43,6 +43,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from duvae.theory import gaussian_kl
+
 
 def _check_mu_var(mu: torch.Tensor, var: torch.Tensor) -> int:
     if mu.dim() != 2 or mu.shape != var.shape:
@@ -64,10 +66,8 @@ def pairwise_kl(mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         diagonal ``K[i, i]`` is zero.
     """
     _check_mu_var(mu, var)
-    mu_i, mu_j = mu[:, None, :], mu[None, :, :]  # [B, 1, nz], [1, B, nz]
-    var_i, var_j = var[:, None, :], var[None, :, :]
-    ratio = var_i / var_j  # sigma_i^2 / sigma_j^2, [B, B, nz]
-    return 0.5 * (ratio + (mu_i - mu_j).pow(2) / var_j - ratio.log() - 1.0)  # eq. (K)
+    # eq. (K): KL(q_i || q_j) per dimension, broadcast [B, 1, nz] against [1, B, nz]
+    return gaussian_kl(mu[:, None, :], var[:, None, :], mu[None, :, :], var[None, :, :])
 
 
 def mae_regularisers(mu: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

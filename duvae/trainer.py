@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from duvae.config import RunConfig
-from duvae.device import pick_device, seed_everything  # noqa: F401 (seed: train_or_load)
+from duvae.device import pick_device, seed_everything
 from duvae.metrics import evaluate
 from duvae.objectives import kl_weight_at, training_loss
 from duvae.run_data import RunData, load_run_data
@@ -392,7 +392,7 @@ def train_or_load(
     model.eval()
     metrics = test_metrics(model, data, cfg)
     metrics = {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in metrics.items()}
-    metrics["best_epoch"] = max(range(len(history)), key=lambda i: -history[i]["loss"]) if history else -1
+    metrics["best_epoch"] = min(range(len(history)), key=lambda i: history[i]["loss"]) if history else -1
     metrics["epochs"] = len(history)
     metrics["data"] = data.describe()
     atomic_save({"model": model.state_dict()}, final)

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from duvae.theory import prior_kl
+
 
 def variance_floor(delta_rate: float) -> float:
     r""":math:`\alpha = \text{delta\_rate} / (2 \pi e)` (section 3.1; notes 1.2 ``--delta_rate``).
@@ -98,7 +100,7 @@ class DiagGaussian(Independent):
 
     def kl_per_dim(self) -> torch.Tensor:
         r""":math:`\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)`, ``[B, nz]`` (KL to N(0, I) per dimension)."""
-        return 0.5 * (self.mu.pow(2) + self.var - self.var.log() - 1.0)
+        return prior_kl(self.mu, self.var)
 
     def rsample_and_log_prob(
         self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None
