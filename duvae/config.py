@@ -132,9 +132,9 @@ class TrainConfig:
     max_test: int | None = None
     max_len: int | None = None  # text: drop longer sentences
     eval_iw_samples: int = 500  # IW-NLL samples at test time
-    eval_iw_chunk: int = 100
+    eval_work_budget: int = 1 << 16  # IW-NLL: samples x examples x tokens (or pixels) per decoder call
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
-    mixed_precision: bool = False  # bfloat16 autocast of the training loss, on CUDA only
+    precision: str = "fp32"  # fp32 | bf16: matmul precision of training and evaluation (duvae.precision)
     seed: int = REFERENCE_SEED
 
     def validate(self) -> "TrainConfig":
@@ -148,6 +148,10 @@ class TrainConfig:
             raise ValueError(f"kl_start must be in [0, 1], got {self.kl_start}")
         if self.warm_up < 0:
             raise ValueError(f"warm_up must be >= 0, got {self.warm_up}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.eval_work_budget < 1:
+            raise ValueError(f"eval_work_budget must be >= 1, got {self.eval_work_budget}")
         if self.decay_reference not in ("running", "best"):
             raise ValueError(f"decay_reference must be running or best, got {self.decay_reference!r}")
         return self

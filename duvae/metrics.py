@@ -32,12 +32,15 @@ MPD and conditional entropy: the paper's eq. 3 and eq. 5 per dimension, via :mod
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 from torch.distributions import Distribution
+
+from duvae.precision import autocast, check_precision
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -82,15 +85,20 @@ def _batch_x(batch, device: torch.device) -> torch.Tensor:
     return x.to(device) if isinstance(x, torch.Tensor) else x
 
 
-def sample_with_log_prob(q: Distribution, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_with_log_prob(
+    q: Distribution, n_samples: int, eps: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``z [n_samples, B, nz]`` from ``q`` and return it with ``log q(z|x) [n_samples, B]``.
 
     Uses the posterior's own ``rsample_and_log_prob`` when it has one (the IAF's cheap
     sampling-path density, notes §1.5.5), else ``rsample`` (or ``sample``) followed by ``log_prob``.
+    ``eps`` (standard normal noise ``[n_samples, B, nz]``) is used as the noise by posteriors whose
+    ``rsample_and_log_prob`` accepts it (the project's heads); others draw their own.
     """
     shape = torch.Size([n_samples])
     if hasattr(q, "rsample_and_log_prob"):
-        z, log_q = q.rsample_and_log_prob(shape)
+        takes_eps = eps is not None and "eps" in inspect.signature(q.rsample_and_log_prob).parameters
+        z, log_q = q.rsample_and_log_prob(shape, eps=eps) if takes_eps else q.rsample_and_log_prob(shape)
     else:
         z = q.rsample(shape) if q.has_rsample else q.sample(shape)
         log_q = q.log_prob(z)
@@ -153,25 +161,59 @@ def _check_positive_int(name: str, value, allow_none: bool = False) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def iw_nll(model, x: torch.Tensor, n_samples: int = 500, chunk_size: int | None = None) -> torch.Tensor:
+#: samples x examples x (tokens or pixels) per decoder call of :func:`iw_nll`
+DEFAULT_WORK_BUDGET = 1 << 16
+
+
+def iw_chunks(n_samples: int, batch: int, units: int, work_budget: int) -> tuple[int, int]:
+    """``(samples, examples)`` per decoder call so that ``samples * examples * units <= work_budget``.
+
+    ``units`` is the size of one example (tokens of a sentence, pixels of an image). Examples are
+    split only when one sample of the whole batch is already over the budget.
+    """
+    _check_positive_int("work_budget", work_budget)
+    per_sample = batch * units
+    if per_sample <= work_budget:
+        return min(n_samples, work_budget // per_sample), batch
+    return 1, max(1, work_budget // units)
+
+
+def iw_nll(
+    model, x: torch.Tensor, n_samples: int = 500, work_budget: int = DEFAULT_WORK_BUDGET,
+    precision: str = "fp32",
+) -> torch.Tensor:
     """Importance-weighted estimate of ``-log p(x)`` in nats, shape ``[B]`` (notes §4.1).
 
-    The proposal is the model's own test-time posterior. ``chunk_size`` (samples per chunk) only
-    bounds memory: chunks of ``[chunk, B]`` samples are drawn, their log-weights concatenated
-    into ``[K, B]``, then a single logsumexp over ``K``. ``None`` draws all ``K`` at once.
+    The proposal is the model's own test-time posterior. All ``K`` noise draws are made first,
+    *example by example* (``eps [B, K, nz]`` from the global generator, then transposed), so that
+    an example gets the same draws whether it is evaluated alone or in a bucket. The decoder then
+    runs on chunks of ``[samples, examples]`` bounded by ``work_budget`` (samples x examples x
+    tokens or pixels, :func:`iw_chunks`); the budget bounds memory and never changes the result.
+    ``precision="bf16"`` runs the networks' matrix products in bfloat16; the log-weights and their
+    logsumexp are float32 (:mod:`duvae.precision`).
     """
     _check_positive_int("n_samples", n_samples)
-    _check_positive_int("chunk_size", chunk_size, allow_none=True)
-    chunk = n_samples if chunk_size is None else min(chunk_size, n_samples)
-    with evaluating(model):
+    device = x.device if isinstance(x, torch.Tensor) else model_device(model)
+    with evaluating(model), autocast(precision, device):
         q = model.posterior(x)
         prior = model.prior
-        log_w = []
-        for start in range(0, n_samples, chunk):
-            z, log_q = sample_with_log_prob(q, min(chunk, n_samples - start))  # [c, B, nz], [c, B]
-            # log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)   (notes §4.1)
-            log_w.append(model.log_likelihood(x, z) + prior.log_prob(z) - log_q)
-        log_w = torch.cat(log_w, dim=0)  # [K, B]
+        B, nz = q.batch_shape[0], q.event_shape[0]
+        mu = getattr(getattr(q, "base", q), "mu", None)
+        dtype = mu.dtype if mu is not None else torch.get_default_dtype()
+        eps = torch.randn(B, n_samples, nz, device=device, dtype=dtype).transpose(0, 1)  # [K, B, nz], example-major
+        z_all, log_q_all = sample_with_log_prob(q, n_samples, eps=eps)  # [K, B, nz], [K, B]
+        dtype = torch.promote_types(log_q_all.dtype, torch.float32)  # log-weights in float32 (or float64)
+        log_w = torch.empty(n_samples, B, device=device, dtype=dtype)
+        s_chunk, b_chunk = iw_chunks(n_samples, B, x[0].numel(), work_budget)
+        for b0 in range(0, B, b_chunk):
+            xb = x[b0:b0 + b_chunk]
+            for s0 in range(0, n_samples, s_chunk):
+                z = z_all[s0:s0 + s_chunk, b0:b0 + b_chunk]
+                # log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)   (notes §4.1)
+                log_w[s0:s0 + s_chunk, b0:b0 + b_chunk] = (
+                    model.log_likelihood(xb, z).to(dtype) + prior.log_prob(z.to(dtype))
+                    - log_q_all[s0:s0 + s_chunk, b0:b0 + b_chunk].to(dtype)
+                )
         log_px = torch.logsumexp(log_w, dim=0) - math.log(n_samples)  # log (1/K) sum_k w_k
     return -log_px
 
@@ -335,8 +377,8 @@ def perplexity(nll_sum: float, n_tokens: int) -> float:
 
 
 def evaluate(
-    model, batches: Iterable, n_iw: int = 0, iw_chunk: int = 100,
-    n_tokens_fn: Callable[[object], int] | None = None,
+    model, batches: Iterable, n_iw: int = 0, work_budget: int = DEFAULT_WORK_BUDGET,
+    n_tokens_fn: Callable[[object], int] | None = None, precision: str = "fp32",
 ) -> dict:
     """All metrics of one data set in a single pass over ``batches`` (eval mode, no gradients).
 
@@ -346,32 +388,36 @@ def evaluate(
     - ``kl``: :func:`kl_divergence` (Monte Carlo with the same ``z`` when there is no closed form);
     - ``elbo`` and ``loss``: both ``rec + kl``, the negative ELBO as the tables report it;
     - ``mi``, ``au`` (int), ``mpd``, ``ce``: from the posterior moments of the whole set;
-    - ``nll``: mean :func:`iw_nll` with ``n_iw`` samples in chunks of ``iw_chunk`` (only if ``n_iw > 0``);
+    - ``nll``: mean :func:`iw_nll` with ``n_iw`` samples under ``work_budget`` (only if ``n_iw > 0``);
     - ``ppl`` and ``ppl_elbo`` (only with ``n_tokens_fn``, called on each *raw* batch, so it may
       read lengths stored in a tuple): ``ppl`` uses the IW-NLL when ``n_iw > 0``, else the ELBO;
       ``ppl_elbo`` always uses the ELBO;
     - ``n``: the number of examples.
 
     ``au`` needs two examples at least (it is a variance across examples); with one it is 0.
+    ``precision`` is the networks' matmul precision (:mod:`duvae.precision`); the metrics
+    themselves are computed in float32 (float64 for the MI's aggregate posterior).
     """
     if isinstance(n_iw, bool) or not isinstance(n_iw, int) or n_iw < 0:
         raise ValueError(f"n_iw must be a non-negative integer, got {n_iw!r}")
-    _check_positive_int("iw_chunk", iw_chunk)
+    _check_positive_int("work_budget", work_budget)
+    check_precision(precision)
     device = model_device(model)
     rec, kl, nll, mus, vars_ = [], [], [], [], []
     n_tokens = 0
     with evaluating(model):
         for batch in batches:
             x = _batch_x(batch, device)
-            q = model.posterior(x)
-            z, log_q = sample_with_log_prob(q, 1)  # [1, B, nz], [1, B]
-            rec.append(-model.log_likelihood(x, z)[0])  # -log p(x|z), [B]
+            with autocast(precision, device):
+                q = model.posterior(x)
+                z, log_q = sample_with_log_prob(q, 1)  # [1, B, nz], [1, B]
+                rec.append(-model.log_likelihood(x, z)[0].float())  # -log p(x|z), [B]
             kl.append(_kl_from_posterior(q, model.prior, samples=(z, log_q)))  # [B]
             mu, var = gaussian_params(q)
             mus.append(mu)
             vars_.append(var)
             if n_iw > 0:
-                nll.append(iw_nll(model, x, n_samples=n_iw, chunk_size=iw_chunk))
+                nll.append(iw_nll(model, x, n_samples=n_iw, work_budget=work_budget, precision=precision))
             if n_tokens_fn is not None:
                 n_tokens += int(n_tokens_fn(batch))
     if not rec:

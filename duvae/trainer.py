@@ -6,7 +6,8 @@ Per optimiser step (notes 1.1.8, 3.1, 3.2):
    (:func:`duvae.objectives.kl_weight_at`, exactly 1.0 afterwards);
 2. the loss of the model's objective (:func:`duvae.objectives.training_loss`) on the batch;
    Agg-VAE first runs its encoder-only inner loop (:func:`aggressive_encoder_updates`); on CUDA
-   the loss can run under bfloat16 autocast (``TrainConfig.mixed_precision``);
+   with ``TrainConfig.precision = "bf16"`` the matrix products run in bfloat16 (CPU and CUDA;
+   :mod:`duvae.precision`), the KL, log-softmax and optimiser in float32;
 3. back-propagation, clipping of the global gradient L2 norm at ``clip_grad``, and a step of the
    two optimisers (encoder + head, decoder), SGD for text and Adam for images.
 
@@ -24,7 +25,6 @@ resuming from the last checkpoint if it was interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -40,6 +40,7 @@ from duvae.config import RunConfig
 from duvae.device import pick_device, seed_everything
 from duvae.metrics import evaluate
 from duvae.objectives import kl_weight_at, training_loss
+from duvae.precision import autocast as precision_autocast
 from duvae.run_data import RunData, load_run_data
 from duvae.vae import VAE
 
@@ -147,7 +148,8 @@ def aggressive_encoder_updates(model: VAE, data: RunData, cfg: RunConfig, kl_wei
     params = [p for g in enc_opt.param_groups for p in g["params"]]
     for inner in range(1, cfg.model.agg_max_inner + 1):
         x = data.sample_train_batch(generator)
-        terms = training_loss(model, x, kl_weight, cfg.model)
+        with precision_autocast(cfg.train.precision, x.device):
+            terms = training_loss(model, x, kl_weight, cfg.model)
         enc_opt.zero_grad(set_to_none=True)
         model.decoder.zero_grad(set_to_none=True)
         terms.loss.backward()
@@ -244,9 +246,8 @@ def fit(
             history = [dict(r) for r in ckpt["history"]]
 
     params = list(model.parameters())
-    # optional bfloat16 autocast on CUDA (no loss scaling needed for bfloat16); a no-op on the CPU
-    use_amp = t.mixed_precision and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+    # fp32 (default) or bf16 matrix products (no loss scaling needed for bfloat16)
+    autocast = lambda: precision_autocast(t.precision, device)  # noqa: E731
     agg_generator = torch.Generator().manual_seed(t.seed + 17)
     steps_per_epoch = min(data.n_train_batches, t.steps_per_epoch or data.n_train_batches)
     epochs_this_call = 0
@@ -284,7 +285,7 @@ def fit(
                             beta=f"{state.kl_weight:.2f}")
         bar.close()
 
-        val = evaluate(model, data.valid)
+        val = evaluate(model, data.valid, precision=t.precision)
         row = {
             "epoch": epoch, "step": state.step, "kl_weight": state.kl_weight, "lr": state.lr,
             "train_loss": sums["loss"] / max(n_steps, 1), "train_rec": sums["rec"] / max(n_steps, 1),
@@ -338,8 +339,8 @@ def _write_history(history: list[dict], path: Path) -> None:
 def test_metrics(model: VAE, data: RunData, cfg: RunConfig) -> dict:
     """Table 1 metrics on the test set: IW-NLL (``eval_iw_samples``), KL, MI, AU, MPD, CE (+ PPL)."""
     n_tokens = data.n_tokens if data.kind == "text" else None
-    return evaluate(model, data.test, n_iw=cfg.train.eval_iw_samples, iw_chunk=cfg.train.eval_iw_chunk,
-                    n_tokens_fn=n_tokens)
+    return evaluate(model, data.test, n_iw=cfg.train.eval_iw_samples, work_budget=cfg.train.eval_work_budget,
+                    n_tokens_fn=n_tokens, precision=cfg.train.precision)
 
 
 @dataclass

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from duvae.precision import float32_region
+
 
 class VAE(nn.Module):
     """``encoder`` -> ``head`` -> ``q(z|x)``; ``decoder`` gives ``log p(x|z)``; prior ``N(0, I)``."""
@@ -55,7 +57,9 @@ class VAE(nn.Module):
         switch their variance floor and dropout on only once it has reached 1 (notes 1.3.1).
         At evaluation it is 1, so the posterior is the test-time one.
         """
-        return self.head(self.encoder(x), kl_weight=kl_weight)
+        f = self.encoder(x)
+        with float32_region(f.device):  # the head, its variances and KL stay float32 (duvae.precision)
+            return self.head(f.float(), kl_weight=kl_weight)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """:math:`\\log p_\\theta(x|z)` of shape ``[S, batch]`` for ``z`` of shape ``[S, batch, nz]``."""

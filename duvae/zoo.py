@@ -148,7 +148,7 @@ _CPU_TRAIN = {
     "synthetic": replace(_TEXT_PAPER, epochs=30, warm_up=5, decay_min_epoch=8, decay_patience=2,
                          eval_iw_samples=100),
     "omniglot": replace(_IMAGE_PAPER, epochs=25, max_train=8000, max_valid=1000, max_test=1000, warm_up=5,
-                        decay_patience=5, eval_iw_samples=100, eval_iw_chunk=50),
+                        decay_patience=5, eval_iw_samples=100),
 }
 _SMOKE_TRAIN = {
     ds: replace(
@@ -165,7 +165,6 @@ _SMOKE_TRAIN = {
         max_test=16,
         max_len=20,
         eval_iw_samples=8,
-        eval_iw_chunk=4,
     )
     for ds in DATASETS
 }

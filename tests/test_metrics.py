@@ -153,12 +153,12 @@ def diag_kl_closed_form(mu, var):  # KL(N(mu, var) || N(0, I)) summed over dims,
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_samples, chunk_size", [(1, None), (7, None), (50, 8)])
-def test_iw_nll_exact_with_true_posterior(n_samples, chunk_size):
+@pytest.mark.parametrize("n_samples, work_budget", [(1, 1 << 16), (7, 1 << 16), (50, 8)])
+def test_iw_nll_exact_with_true_posterior(n_samples, work_budget):
     model, gen = make_model()
     x = model.sample_x(16, gen)
     torch.manual_seed(1)
-    nll = metrics.iw_nll(model, x, n_samples=n_samples, chunk_size=chunk_size)
+    nll = metrics.iw_nll(model, x, n_samples=n_samples, work_budget=work_budget)
     assert nll.shape == (16,)
     torch.testing.assert_close(nll, -model.log_marginal(x), rtol=0, atol=1e-6)
 
@@ -174,7 +174,7 @@ def test_iw_nll_approaches_truth_with_poor_diagonal_proposal():
     model.proposal = poor
     truth = -model.log_marginal(x).mean()
     torch.manual_seed(2)
-    gaps = {k: (metrics.iw_nll(model, x, n_samples=k, chunk_size=100).mean() - truth).item()
+    gaps = {k: (metrics.iw_nll(model, x, n_samples=k, work_budget=100 * x.numel()).mean() - truth).item()
             for k in (1, 10, 100, 1000)}
     assert gaps[1] > gaps[10] > gaps[100] > gaps[1000] > -0.05
     assert gaps[1000] < 0.05 * gaps[1]
@@ -200,15 +200,15 @@ def test_iw_nll_chunked_equals_unchunked_for_the_same_stream():
     std = 1.3 * sigma.diagonal().sqrt().expand_as(mean)
     pool = mean + std * torch.randn(50, *mean.shape, generator=gen, dtype=mean.dtype)  # [K, B, nz]
     results = {}
-    for chunk in (None, 7, 50, 64):
+    for budget in (1, 7 * x.numel(), 50 * x.numel(), 1 << 20):
         model.proposal = lambda x: ReplayProposal(mean, std, pool)
-        results[chunk] = metrics.iw_nll(model, x, n_samples=50, chunk_size=chunk)
+        results[budget] = metrics.iw_nll(model, x, n_samples=50, work_budget=budget)
     # independent: all 50 log-weights at once, then one logsumexp
     q = Independent(Normal(mean, std), 1)
     log_w = model.log_likelihood(x, pool) + model.prior.log_prob(pool) - q.log_prob(pool)
     expected = -(torch.logsumexp(log_w, 0) - math.log(50))
     for chunk, value in results.items():
-        torch.testing.assert_close(value, expected, rtol=0, atol=1e-12, msg=f"chunk={chunk}")
+        torch.testing.assert_close(value, expected, rtol=0, atol=1e-12, msg=f"budget={chunk}")
 
 
 def test_iw_nll_chunked_and_unchunked_agree_statistically():
@@ -219,7 +219,7 @@ def test_iw_nll_chunked_and_unchunked_agree_statistically():
                                                              dtype=x.dtype)), 1)
     torch.manual_seed(6)
     a = metrics.iw_nll(model, x, n_samples=40)
-    b = metrics.iw_nll(model, x, n_samples=40, chunk_size=9)
+    b = metrics.iw_nll(model, x, n_samples=40, work_budget=9)
     diff = a - b
     assert abs(diff.mean()) < 5 * diff.std() / math.sqrt(diff.numel()) + 1e-12
 
@@ -231,7 +231,7 @@ def test_iw_nll_uses_rsample_and_log_prob_path():
     mean, sigma = model.true_posterior_params(x)
     assert torch.allclose(sigma, torch.diag(sigma.diagonal()), atol=1e-12)
     model.proposal = lambda x: AffineFlow(mean, sigma.diagonal().sqrt().expand_as(mean))
-    nll = metrics.iw_nll(model, x, n_samples=5, chunk_size=2)
+    nll = metrics.iw_nll(model, x, n_samples=5, work_budget=2)
     torch.testing.assert_close(nll, -model.log_marginal(x), rtol=0, atol=1e-6)
 
 
@@ -243,7 +243,7 @@ def test_metrics_with_the_project_diag_gaussian():
     mean, sigma = model.true_posterior_params(x)
     var = sigma.diagonal().expand_as(mean)
     model.proposal = lambda x: DiagGaussian(mean, var)
-    nll = metrics.iw_nll(model, x, n_samples=4, chunk_size=3)
+    nll = metrics.iw_nll(model, x, n_samples=4, work_budget=3)
     torch.testing.assert_close(nll, -model.log_marginal(x), rtol=0, atol=1e-6)
     torch.testing.assert_close(metrics.kl_divergence(model, x), diag_kl_closed_form(mean, var))
     mu_got, var_got = metrics.posterior_moments(model, [x])
@@ -261,7 +261,7 @@ def test_iw_nll_eval_mode_no_grad_and_flags_restored():
     assert model.training and not inner.training
 
 
-@pytest.mark.parametrize("kwargs", [{"n_samples": 0}, {"n_samples": 2.5}, {"chunk_size": 0}])
+@pytest.mark.parametrize("kwargs", [{"n_samples": 0}, {"n_samples": 2.5}, {"work_budget": 0}, {"precision": "fp16"}])
 def test_iw_nll_rejects_bad_arguments(kwargs):
     model, gen = make_model()
     with pytest.raises(ValueError, match=str(list(kwargs.values())[0])):
@@ -478,7 +478,7 @@ def test_evaluate_on_true_posterior_model(monkeypatch):
     model.proposal = diag_true
     model.train()
     torch.manual_seed(0)
-    out = metrics.evaluate(model, [(x, "meta") for x in xs], n_iw=20, iw_chunk=6,
+    out = metrics.evaluate(model, [(x, "meta") for x in xs], n_iw=20, work_budget=6,
                            n_tokens_fn=lambda batch: 10 * batch[0].shape[0])
     assert model.training and not any(model.training_seen) and not any(model.grad_seen)
     x_all = torch.cat(xs)

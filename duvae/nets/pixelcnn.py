@@ -265,6 +265,7 @@ class PixelCNNDecoder(nn.Module):
             ``[S, batch]``.
         """
         logit = self.logits(x, z)
+        logit = logit.to(torch.promote_types(logit.dtype, torch.float32))  # float32 after bfloat16 convolutions
         target = x.unsqueeze(0).to(logit.dtype).expand_as(logit)
         # per-pixel Bernoulli log-probability from logits (stable form of notes 2.3's likelihood)
         log_p = -F.binary_cross_entropy_with_logits(logit, target, reduction="none")

@@ -33,8 +33,9 @@ Initialisation (notes 2.1): every parameter :math:`U(-0.01, 0.01)`, embedding :m
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from duvae.nets.fused_softmax import target_log_softmax
 
 
 class LSTMDecoder(nn.Module):
@@ -96,15 +97,12 @@ class LSTMDecoder(nn.Module):
         c0 = self.init_cell(z).unsqueeze(0)
         return torch.tanh(c0), c0
 
-    def logits(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Unnormalised next-token scores ``W drop(h_t)``.
+    def hidden(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The output layer's input ``drop(h_t)``, ``[S, batch, L - 1, hidden]``.
 
         Args:
             x: token ids ``[batch, L]``, ``L >= 2`` (``<s> ... </s>``).
             z: latent codes ``[S, batch, nz]``.
-
-        Returns:
-            ``[S, batch, L - 1, vocab]``; entry ``t`` scores the target ``x[:, t + 1]``.
         """
         if x.dim() != 2 or x.shape[1] < 2:
             raise ValueError(f"x must be [batch, L] token ids with L >= 2, got shape {tuple(x.shape)}")
@@ -118,14 +116,24 @@ class LSTMDecoder(nn.Module):
         # tile over samples: [S * batch, T, emb] and z at every step: [S * batch, T, nz]
         emb = emb.unsqueeze(0).expand(S, -1, -1, -1).reshape(S * B, T, -1)
         z_flat = z.reshape(S * B, self.nz)
-        z_steps = z_flat.unsqueeze(1).expand(-1, T, -1)
+        z_steps = z_flat.unsqueeze(1).expand(-1, T, -1).to(emb.dtype)
         h, _ = self.lstm(torch.cat([emb, z_steps], dim=-1), self._initial_state(z_flat))
-        # softmax argument W drop(h_t): [S * batch, T, vocab]
-        scores = self.output(self.dropout_out(h))
-        return scores.view(S, B, T, self.vocab_size)
+        return self.dropout_out(h).view(S, B, T, -1)
+
+    def logits(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Unnormalised next-token scores ``W drop(h_t)``, ``[S, batch, L - 1, vocab]``.
+
+        Entry ``t`` scores the target ``x[:, t + 1]``. Materialises every score: for inspection
+        and tests; the likelihood uses :meth:`log_likelihood`, which never does.
+        """
+        return self.output(self.hidden(x, z))
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """:math:`\\log p_\\theta(x|z) = \\sum_t \\log p(x_t|x_{<t}, z)` (eq. 1), pad targets masked.
+
+        The log-softmax of each target is computed block by block under a memory budget
+        (:func:`duvae.nets.fused_softmax.target_log_softmax`); the ``[S * batch * T, vocab]``
+        scores are never materialised. Float32 result under either precision.
 
         Args:
             x: token ids ``[batch, L]``.
@@ -134,13 +142,12 @@ class LSTMDecoder(nn.Module):
         Returns:
             ``[S, batch]``.
         """
-        scores = self.logits(x, z)
-        S, B, T, V = scores.shape
+        h = self.hidden(x, z)
+        S, B, T, H = h.shape
         target = x[:, 1:].unsqueeze(0).expand(S, -1, -1).reshape(-1)
-        ignore = -100 if self.pad_id is None else self.pad_id
-        # -log softmax(...)_{x_t}, 0 where x_t == pad_id: [S * batch * T]
-        nll = F.cross_entropy(scores.reshape(-1, V), target, ignore_index=ignore, reduction="none")
-        return -nll.view(S, B, T).sum(-1)
+        # log softmax(W drop(h_t))_{x_t}, 0 where x_t == pad_id: [S * batch * T]
+        ell = target_log_softmax(h.reshape(-1, H), self.output.weight, target, ignore_index=self.pad_id)
+        return ell.view(S, B, T).sum(-1)
 
     @torch.no_grad()
     def greedy_decode(self, z: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> torch.Tensor:

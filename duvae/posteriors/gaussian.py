@@ -103,11 +103,16 @@ class DiagGaussian(Independent):
         return prior_kl(self.mu, self.var)
 
     def rsample_and_log_prob(
-        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None
+        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""Reparameterised :math:`z = \mu + \sigma \epsilon` ``[*S, B, nz]`` and :math:`\log q(z)` ``[*S, B]``."""
+        r"""Reparameterised :math:`z = \mu + \sigma \epsilon` ``[*S, B, nz]`` and :math:`\log q(z)` ``[*S, B]``.
+
+        ``eps`` (standard normal noise ``[*S, B, nz]``) replaces the draw when given.
+        """
         shape = torch.Size(sample_shape) + self.mu.shape
-        eps = torch.randn(shape, dtype=self.mu.dtype, device=self.mu.device, generator=generator)
+        if eps is None:
+            eps = torch.randn(shape, dtype=self.mu.dtype, device=self.mu.device, generator=generator)
         z = self.mu + self.var.sqrt() * eps
         # log N(z; mu, var) summed over d, written with eps to avoid (z - mu)^2 / var round-off.
         log_q = (-0.5 * (eps.pow(2) + self.var.log() + math.log(2 * math.pi))).sum(-1)

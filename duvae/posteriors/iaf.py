@@ -54,6 +54,7 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from duvae.posteriors.batchnorm import BatchNormMean
+from duvae.precision import float32_region
 from duvae.posteriors.du import check_p_keep, variance_dropout
 from duvae.posteriors.gaussian import (
     DiagGaussian,
@@ -193,35 +194,40 @@ class IAFPosterior(Distribution):
         """
         z = z0
         log_sig_sum = torch.zeros_like(z0)
-        for block in self.blocks:
-            z, log_sig = block(z, self.context)
-            log_sig_sum = log_sig_sum + log_sig
-            z = z.flip(-1)  # dimension reversal after every block
+        with float32_region(z0.device):  # the flow and its log-determinant stay float32 (duvae.precision)
+            for block in self.blocks:
+                z, log_sig = block(z, self.context)
+                log_sig_sum = log_sig_sum + log_sig
+                z = z.flip(-1)  # dimension reversal after every block
         return z, log_sig_sum
 
     def rsample_and_log_prob_per_dim(
-        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None
+        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""``(z^T [*S, B, nz], log_q_d [*S, B, nz])`` with the per-dimension bookkeeping of notes 1.5.9.
 
         ``log_q_d = log N(z^0_d; mu^0_d, var^0_d) - sum_t log sig_{t,d}``, accumulated by position.
         **Caveat**: the reversals permute the dimensions between blocks, so entry ``d`` mixes
         different coordinates; only ``log_q_d.sum(-1)`` is a log-density. The split is what the
-        official IAF free bits uses (a heuristic, IMPLEMENTATION_NOTES 1.5.9).
+        official IAF free bits uses (a heuristic, IMPLEMENTATION_NOTES 1.5.9). ``eps`` (standard
+        normal noise of shape ``[*S, B, nz]``) replaces the draw when given.
         """
         mu0, var0 = self.base.mu, self.base.var
         shape = torch.Size(sample_shape) + mu0.shape
-        eps = torch.randn(shape, dtype=mu0.dtype, device=mu0.device, generator=generator)
+        if eps is None:
+            eps = torch.randn(shape, dtype=mu0.dtype, device=mu0.device, generator=generator)
         z0 = mu0 + var0.sqrt() * eps
         log_q0 = -0.5 * (eps.pow(2) + var0.log() + math.log(2 * math.pi))  # log N(z0_d; mu0_d, var0_d)
         zT, log_sig_sum = self.flow(z0)
         return zT, log_q0 - log_sig_sum
 
     def rsample_and_log_prob(
-        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None
+        self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""``(z^T [*S, B, nz], log q(z^T|x) [*S, B])`` along the sampling path (no inversion needed)."""
-        zT, log_q_d = self.rsample_and_log_prob_per_dim(sample_shape, generator)
+        zT, log_q_d = self.rsample_and_log_prob_per_dim(sample_shape, generator, eps)
         return zT, log_q_d.sum(-1)
 
     def rsample(self, sample_shape: torch.Size | tuple = torch.Size()) -> torch.Tensor:
@@ -236,9 +242,10 @@ class IAFPosterior(Distribution):
             self._validate_sample(value)
         z = value
         log_det = torch.zeros_like(value[..., 0])
-        for block in reversed(self.blocks):
-            z, log_sig = block.inverse(z.flip(-1), self.context)  # undo the reversal, then the block
-            log_det = log_det + log_sig.sum(-1)
+        with float32_region(value.device):
+            for block in reversed(self.blocks):
+                z, log_sig = block.inverse(z.flip(-1), self.context)  # undo the reversal, then the block
+                log_det = log_det + log_sig.sum(-1)
         return self.base.log_prob(z) - log_det
 
     def mean_features(self) -> torch.Tensor:
