@@ -27,9 +27,11 @@ the vocabulary is cut too, and the row's logsumexp is accumulated over vocabular
     \frac{\partial L}{\partial h_r} = G_r W, \qquad
     \frac{\partial L}{\partial W} = \sum_r G_r^\top h_r .
 
-The forward pass keeps :math:`p` (``[N, V]``, in the compute dtype) when it fits
-``save_bytes``, so the backward pass is two matrix products; otherwise it keeps only the
-logsumexps and recomputes :math:`p` block by block. Under ``create_graph=True`` (SA-VAE
+The forward pass keeps :math:`D_r = p_r - e_{y_r}` (``[N, V]``, in the compute dtype) when it
+fits ``save_bytes``; as :math:`G_r = -g_r D_r`, the backward pass is then two matrix products
+with the row scale :math:`g_r` applied to their ``[N, H]`` side,
+:math:`\partial L/\partial h = -g \odot (D W)` and :math:`\partial L/\partial W = D^\top (-g \odot h)`.
+Otherwise it keeps only the logsumexps and recomputes :math:`p` block by block. Under ``create_graph=True`` (SA-VAE
 differentiates through its refinement) the backward is written with differentiable operations,
 so second derivatives are exact.
 
@@ -69,6 +71,8 @@ def _block_log_softmax_target(hb: Tensor, w: Tensor, yb: Tensor, cols: int) -> t
         log_p = torch.log_softmax(logits, dim=1)  # fused max / exp / sum, while in cache
         ell = log_p.gather(1, yb[:, None])[:, 0]  # log softmax(W h_r)_{y_r}
         lse = logits.gather(1, yb[:, None])[:, 0] - ell  # logsumexp_v (W h_r)_v
+        if hb.dtype != torch.float32:  # the target logit without the product's bfloat16 rounding
+            ell = _target_logit(hb, w, yb) - lse
         return ell, lse
     # vocabulary blocks: running logsumexp over slices of W (a budget below one row)
     lse = torch.full((hb.shape[0],), -float("inf"), device=hb.device)
@@ -84,6 +88,11 @@ def _block_log_softmax_target(hb: Tensor, w: Tensor, yb: Tensor, cols: int) -> t
     return target - lse, lse
 
 
+def _target_logit(hb: Tensor, w: Tensor, yb: Tensor) -> Tensor:
+    """:math:`(W h_r)_{y_r}` ``[rows]`` as a float32 dot product of the (rounded) inputs."""
+    return (hb.float() * w[yb].float()).sum(-1)
+
+
 def _forward(h: Tensor, w: Tensor, y: Tensor, valid: Tensor, block_bytes: int, dtype: torch.dtype,
              keep_probs: bool) -> tuple[Tensor, Tensor, Tensor | None]:
     """``(ell [N], lse [N], probs [N, V] or None)``; rows with ``valid == False`` give 0."""
@@ -97,12 +106,20 @@ def _forward(h: Tensor, w: Tensor, y: Tensor, valid: Tensor, block_bytes: int, d
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
         hb = h[r0:r1].to(dtype)
-        if probs is not None:  # full rows (cols == vocab): keep p for the backward pass
-            logits = (hb @ wc.T).float()
+        if probs is not None:  # full rows (cols == vocab): keep p - e_y for the backward pass
+            block = probs[r0:r1]
+            if dtype == torch.float32:
+                logits = torch.mm(hb, wc.T, out=block)  # computed in place in the kept buffer
+            else:
+                logits = (hb @ wc.T).float()
             log_p = torch.log_softmax(logits, dim=1)
-            ell[r0:r1] = log_p.gather(1, y_safe[r0:r1, None])[:, 0]
-            lse[r0:r1] = logits.gather(1, y_safe[r0:r1, None])[:, 0] - ell[r0:r1]
-            probs[r0:r1] = log_p.exp_()
+            yb = y_safe[r0:r1, None]
+            ell[r0:r1] = log_p.gather(1, yb)[:, 0]
+            lse[r0:r1] = logits.gather(1, yb)[:, 0] - ell[r0:r1]
+            if dtype != torch.float32:
+                ell[r0:r1] = _target_logit(hb, wc, yb[:, 0]) - lse[r0:r1]
+            torch.exp(log_p, out=block)  # p_r, overwriting the logits
+            block.scatter_add_(1, yb, torch.full((r1 - r0, 1), -1.0, dtype=dtype, device=h.device))  # - e_y
         else:
             ell[r0:r1], lse[r0:r1] = _block_log_softmax_target(hb, wc, y_safe[r0:r1], cols)
     ell = torch.where(valid, ell, torch.zeros_like(ell))
@@ -140,10 +157,10 @@ class _FusedTargetLogSoftmax(torch.autograd.Function):
                 return grad_h, grad_w, None, None, None, None, None
             wc = w.to(dtype)
             if ctx.keep:
-                G = probs.mul(-g.to(dtype)[:, None])  # -g_r p_r
-                G.scatter_add_(1, y_safe[:, None], g.to(dtype)[:, None])  # + g_r e_{y_r}
-                grad_h = (G @ wc).to(h.dtype)
-                grad_w = (G.T @ h.to(dtype)).to(w.dtype)
+                # probs holds D_r = p_r - e_{y_r}, so G_r = -g_r D_r; the row scale moves outside
+                # the products: dL/dh = -g * (D W), dL/dW = D^T (-g * h); no [N, V] pass here
+                grad_h = ((probs @ wc).float() * -g[:, None]).to(h.dtype)
+                grad_w = (probs.T @ (h.float() * -g[:, None]).to(dtype)).to(w.dtype)
                 return grad_h, grad_w, None, None, None, None, None
             # recompute p block by block from the saved logsumexps
             n, vocab = h.shape[0], w.shape[0]

@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from duvae.nets.init import init_convs_and_batchnorms_
+from duvae.precision import float32_region
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -252,7 +253,8 @@ class PixelCNNDecoder(nn.Module):
         x_tiled = x.unsqueeze(0).expand(S, -1, -1, -1, -1).reshape(S * B, 1, side, side)
         s = self.latent(z.reshape(S * B, self.nz)).view(S * B, self.latent_maps, side, side)
         h = self._stack(torch.cat([x_tiled.to(s.dtype), s], dim=1), s)
-        return self.head(h).view(S, B, 1, side, side)
+        with float32_region(h.device):  # the 1x1 output layers in float32: no bfloat16 rounding of the logits
+            return self.head(h.to(torch.promote_types(h.dtype, torch.float32))).view(S, B, 1, side, side)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """:math:`\\log p_\\theta(x|z) = \\sum_i [x_i \\log\\sigma(l_i) + (1-x_i)\\log\\sigma(-l_i)]`.
