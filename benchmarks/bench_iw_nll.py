@@ -67,14 +67,14 @@ class LinearDecoder(nn.Module):
             math.log(self.s) + 0.5 * math.log(2 * math.pi))
 
 
-def _time(model, x, n_samples, chunk, repeats, device) -> float:
+def _time(model, x, n_samples, budget, repeats, device) -> float:
     """Seconds per ``iw_nll`` call (after one warm-up call)."""
-    iw_nll(model, x, n_samples=n_samples, chunk_size=chunk)
+    iw_nll(model, x, n_samples=n_samples, work_budget=budget)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
-        iw_nll(model, x, n_samples=n_samples, chunk_size=chunk)
+        iw_nll(model, x, n_samples=n_samples, work_budget=budget)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / repeats
@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small batches, one repeat")
     parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--chunk", type=int, default=100)
+    parser.add_argument("--budget", type=int, default=1 << 16, help="samples x examples x units per call")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -97,7 +97,7 @@ def main() -> None:
     d, batch = 784, (50 if args.quick else 200)
     model = Diag(d, nz, LinearDecoder(nz, d)).to(device)
     x = torch.randn(batch, d, device=device)
-    sec = _time(model, x, K, args.chunk, repeats, device)
+    sec = _time(model, x, K, args.budget, repeats, device)
     flops = batch * K * (2 * nz * d + 4 * d)
     rows.append(("linear (nz 32, D 784)", batch, batch / sec, flops / sec / 1e9))
 
@@ -110,16 +110,16 @@ def main() -> None:
         batch = 2 if args.quick else 8
         model = Diag(128, nz, LSTMDecoder(vocab, 128, 256, nz), embed=nn.Embedding(vocab, 128)).to(device)
         x = torch.randint(1, vocab, (batch, L), device=device)
-        sec = _time(model, x, K, args.chunk, repeats, device)
+        sec = _time(model, x, K, args.budget, repeats, device)
         rows.append(("lstm (emb 128, hid 256, V 8k, L 12)", batch, batch / sec, float("nan")))
 
         batch = 2 if args.quick else 8
         model = Diag(28 * 28, nz, PixelCNNDecoder(nz, channels=16, kernel_sizes=(5, 5, 3, 3))).to(device)
         x = (torch.rand(batch, 1, 28, 28, device=device) < 0.3).float()
-        sec = _time(model, x, K, args.chunk, repeats, device)
+        sec = _time(model, x, K, args.budget, repeats, device)
         rows.append(("pixelcnn (16 ch, 4 layers, 28x28)", batch, batch / sec, float("nan")))
 
-    print(f"iw_nll throughput, K = {K} samples in chunks of {args.chunk}, device = {device}, "
+    print(f"iw_nll throughput, K = {K} samples, work budget {args.budget}, device = {device}, "
           f"torch threads = {torch.get_num_threads()}")
     print(f"{'model':<38}{'batch':>6}{'examples/s':>13}{'GFLOP/s':>10}{'of 300':>9}")
     for name, b, rate, gflops in rows:

@@ -135,6 +135,7 @@ class TrainConfig:
     eval_work_budget: int = 1 << 16  # IW-NLL: samples x examples x tokens (or pixels) per decoder call
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
     precision: str = "fp32"  # fp32 | bf16: matmul precision of training and evaluation (duvae.precision)
+    anneal_steps: str = "nominal"  # KL annealing epoch length: nominal N_train / batch_size (reference) | usable batches
     seed: int = REFERENCE_SEED
 
     def validate(self) -> "TrainConfig":
@@ -148,6 +149,10 @@ class TrainConfig:
             raise ValueError(f"kl_start must be in [0, 1], got {self.kl_start}")
         if self.warm_up < 0:
             raise ValueError(f"warm_up must be >= 0, got {self.warm_up}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.anneal_steps not in ("nominal", "usable"):
+            raise ValueError(f"anneal_steps must be nominal or usable, got {self.anneal_steps!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.eval_work_budget < 1:

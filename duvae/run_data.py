@@ -16,7 +16,9 @@ Profiles shrink data only through the explicit ``max_*`` fields of :class:`~duva
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
@@ -37,6 +39,7 @@ class RunData:
     description: str
     vocab_size: int | None = None
     corpus: object = field(default=None, repr=False)  # the TextCorpus / OmniglotData it came from
+    n_train: int | None = None  # training examples (the nominal N_train / batch_size of KL annealing)  # the TextCorpus / OmniglotData it came from
 
     def describe(self) -> str:
         return self.description
@@ -50,15 +53,32 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63 - 1)
 
 
-def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None):
+#: a directory holding He et al. 2019's full files in ``yahoo/`` and ``yelp/`` (read at the paper profile)
+HE2019_ENV = "DUVAE_HE2019_DIR"
+
+
+def he2019_dir(dataset: str, profile: str, full_dir=None) -> Path | None:
+    """He et al.'s full files for ``dataset``: ``full_dir``, else ``$DUVAE_HE2019_DIR/<dataset>`` at the
+    ``paper`` profile (the ``cpu`` profile always uses the pinned mirror, so its results stay comparable)."""
+    if full_dir is not None:
+        return Path(full_dir)
+    env = os.environ.get(HE2019_ENV)
+    if env and profile == "paper" and dataset in ("yahoo", "yelp") and (Path(env) / dataset).is_dir():
+        return Path(env) / dataset
+    return None
+
+
+def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None, full_dir=None):
     """The text corpus of ``cfg.dataset`` with the profile's explicit subsampling."""
     from duvae.data.short_yelp import load_short_yelp
     from duvae.data.synthetic import load_synthetic
     from duvae.data.yahoo import load_yahoo
 
     t = cfg.train
+    full = he2019_dir(cfg.dataset, cfg.profile, full_dir)
     if cfg.dataset == "yahoo":
-        return load_yahoo(mirror, cache_dir, max_train=t.max_train, max_eval=t.max_test, max_len=t.max_len)
+        return load_yahoo(mirror, cache_dir, full_dir=full, max_train=t.max_train, max_eval=t.max_test,
+                          max_len=t.max_len)
     if cfg.dataset == "short_yelp":
         sizes = {}
         for key, value in (("n_train", t.max_train), ("n_valid", t.max_valid), ("n_test", t.max_test)):
@@ -73,19 +93,28 @@ def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None):
             overrides["n_test"] = t.max_test
         return load_synthetic(**overrides)
     if cfg.dataset == "yelp":
-        raise FileNotFoundError(
-            "the long Yelp corpus of Yang et al. 2017 is not public in a form this project can pin "
-            "(see data/README.md); Table 1's Yelp column cannot be run from the mirror"
-        )
+        if full is None:
+            raise FileNotFoundError(
+                "the long Yelp corpus of Yang et al. 2017 is not public in a form this project can pin "
+                f"(see data/README.md): set {HE2019_ENV}=<dir> with He et al.'s files in <dir>/yelp/ (paper "
+                "profile) or pass full_dir=; without them Table 1's Yelp column is not available"
+            )
+        from duvae.data.yelp import load_yelp
+
+        return load_yelp(full, max_train=t.max_train, max_eval=t.max_test, max_len=t.max_len)
     raise ValueError(f"{cfg.dataset!r} is not a text data set")
 
 
-def load_run_data(cfg: RunConfig, *, mirror=None, cache_dir=None, device=None) -> RunData:
-    """Load and batch the data set of ``cfg`` (downloads are verified and cached, see duvae.data)."""
+def load_run_data(cfg: RunConfig, *, mirror=None, cache_dir=None, device=None, full_dir=None) -> RunData:
+    """Load and batch the data set of ``cfg`` (downloads are verified and cached, see duvae.data).
+
+    ``full_dir`` (or ``$DUVAE_HE2019_DIR/<dataset>`` at the paper profile) reads He et al.'s full
+    Yahoo / Yelp files instead of the mirror; ``describe()`` names the variant that ran.
+    """
     cfg.validate()
     t = cfg.train
     if cfg.is_text:
-        corpus = _load_corpus(cfg, mirror, cache_dir)
+        corpus = _load_corpus(cfg, mirror, cache_dir, full_dir)
         train, valid, test = corpus.train, corpus.valid, corpus.test
         if t.max_len is not None:
             train, valid, test = (d.shorter_than(t.max_len) for d in (train, valid, test))
@@ -124,7 +153,8 @@ def load_run_data(cfg: RunConfig, *, mirror=None, cache_dir=None, device=None) -
             + (f"; max_len {t.max_len}" if t.max_len else "")
         )
         return RunData("text", train_batches, sample_train_batch, n_train_batches, eval_batches(valid),
-                       eval_batches(test), description, vocab_size=len(corpus.vocab), corpus=corpus)
+                       eval_batches(test), description, vocab_size=len(corpus.vocab), corpus=corpus,
+                       n_train=len(train))
 
     from duvae.data.omniglot import dynamic_binarize, load_omniglot
 
@@ -149,4 +179,4 @@ def load_run_data(cfg: RunConfig, *, mirror=None, cache_dir=None, device=None) -
     valid = [b.to(device) for b in data.valid.images.split(bs)]
     test = [b.to(device) for b in data.test.images.split(bs)]
     return RunData("image", train_batches, sample_train_batch, n_train_batches, valid, test, data.describe(),
-                   corpus=data)
+                   corpus=data, n_train=len(train_images))

@@ -170,3 +170,30 @@ def refined_posterior(
         raise ValueError(f"SA-VAE refines a diagonal Gaussian posterior (with .mu and .var); got {type(q).__name__}")
     mu_k, logvar_k = svi_refine(model, x, q.mu, q.var.log(), steps, lr, momentum, create_graph, kl_weight)
     return DiagGaussian(mu_k, logvar_k.exp())
+
+
+class RefinedPosteriorModel(nn.Module):
+    """An SA-VAE as Kim et al. and He et al. evaluate it: ``posterior(x)`` is the SVI-refined one.
+
+    Wraps a trained model (the model protocol of :mod:`duvae.vae`): ``prior`` and
+    ``log_likelihood`` are the model's, and ``posterior(x)`` runs ``steps`` SVI steps (eq. SVI, at
+    KL weight 1, first order: no graph kept) from the encoder's Gaussian. IW-NLL, KL, MI and AU
+    computed through it are those of the refined posteriors.
+    """
+
+    def __init__(self, model: nn.Module, steps: int, lr: float, momentum: float):
+        super().__init__()
+        self.model = model
+        self.steps, self.lr, self.momentum = steps, lr, momentum
+
+    @property
+    def prior(self):
+        return self.model.prior
+
+    def posterior(self, x: torch.Tensor, kl_weight: float = 1.0) -> DiagGaussian:
+        q = self.model.posterior(x, kl_weight=kl_weight)
+        return refined_posterior(self.model, x, q, self.steps, self.lr, self.momentum, kl_weight=1.0,
+                                 create_graph=False)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model.log_likelihood(x, z)

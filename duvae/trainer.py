@@ -25,6 +25,7 @@ resuming from the last checkpoint if it was interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -90,9 +91,65 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class DamagedRunError(RuntimeError):
+    """A file of a run directory cannot be read (truncated, or not written by this module)."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the run directory's lock (it is training that run now)."""
+
+
 def load_checkpoint(path: Path, map_location=None) -> dict:
-    """Read a checkpoint written by this module (plain tensors and numbers: ``weights_only=True``)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Read a checkpoint written by this module (plain tensors and numbers: ``weights_only=True``).
+
+    A file that torch cannot read (truncated, foreign, or holding objects ``weights_only`` refuses)
+    raises :class:`DamagedRunError`, which names the file and the way out, instead of torch's
+    message (which suggests ``weights_only=False``: never do that with a file you did not write).
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DamagedRunError(
+            f"damaged run file {path}: {reason[:200]}. The run directory {path.parent} cannot be resumed; "
+            f"delete it (rm -r {path.parent}) or re-run the sweep with --restart {path.parent.name}"
+        ) from err
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, wait: bool = False):
+    """Hold an exclusive lock on ``run_dir/.lock`` for the block (``fcntl.flock``; released on exit or crash).
+
+    ``wait=False`` refuses at once with :class:`RunLockedError` if another process holds it;
+    ``wait=True`` blocks until it is free.
+    """
+    import fcntl
+    import socket
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / ".lock"
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise RunLockedError(
+                f"run {run_dir.name} is being trained by {holder} (lock {path}); wait for it to finish "
+                "(train_or_load(..., wait=True)) or stop that process"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
 
 
 def _rng_states() -> dict:
@@ -134,12 +191,23 @@ def _check_finite(value: torch.Tensor, epoch: int, step: int, run_dir: Path | No
         raise NonFiniteLossError(f"non-finite training loss {value.item()} at epoch {epoch}, step {step}{where}")
 
 
+def inner_loss_value(loss: torch.Tensor, x: torch.Tensor, kind: str) -> float:
+    """What Agg-VAE's stopping rule compares: the loss per word on text (He et al.), per image otherwise.
+
+    Its random batches have different lengths, so a per-sentence loss would compare lengths; the
+    loss is divided by the targets per sentence (words + ``</s>``).
+    """
+    value = float(loss.detach())
+    return value / (x.shape[1] - 1) if kind == "text" else value
+
+
 def aggressive_encoder_updates(model: VAE, data: RunData, cfg: RunConfig, kl_weight: float,
                                enc_opt: torch.optim.Optimizer, generator: torch.Generator) -> int:
     """Agg-VAE's inner loop (He et al. 2019; notes 5): encoder-only steps on fresh batches.
 
     Up to ``agg_max_inner`` steps; every ``window`` steps (15 text, 10 images) the mean loss of the
-    last window is compared with the previous window's, and the loop stops when it did not decrease.
+    last window (per word on text, :func:`inner_loss_value`) is compared with the previous window's,
+    and the loop stops when it did not decrease.
     Returns the number of inner steps taken.
     """
     window = 15 if data.kind == "text" else 10
@@ -155,7 +223,7 @@ def aggressive_encoder_updates(model: VAE, data: RunData, cfg: RunConfig, kl_wei
         terms.loss.backward()
         nn.utils.clip_grad_norm_(params, cfg.train.clip_grad)
         enc_opt.step()
-        losses.append(float(terms.loss.detach()))
+        losses.append(inner_loss_value(terms.loss, x, data.kind))
         if inner % window == 0:
             current = sum(losses[-window:]) / window
             if current > previous:
@@ -250,6 +318,11 @@ def fit(
     autocast = lambda: precision_autocast(t.precision, device)  # noqa: E731
     agg_generator = torch.Generator().manual_seed(t.seed + 17)
     steps_per_epoch = min(data.n_train_batches, t.steps_per_epoch or data.n_train_batches)
+    # KL annealing's epoch length: the reference's nominal N_train / batch_size, or the usable batches
+    if t.anneal_steps == "nominal" and data.n_train and not t.steps_per_epoch:
+        anneal_epoch = data.n_train / t.batch_size
+    else:
+        anneal_epoch = steps_per_epoch
     epochs_this_call = 0
     while not state.done and state.epoch < t.epochs:
         epoch, start = state.epoch, time.perf_counter()
@@ -262,7 +335,7 @@ def fit(
         for x in data.train_batches(epoch):
             if n_steps >= steps_per_epoch:
                 break
-            state.kl_weight = kl_weight_at(state.step + 1, steps_per_epoch, t.kl_start, t.warm_up)
+            state.kl_weight = kl_weight_at(state.step + 1, anneal_epoch, t.kl_start, t.warm_up)
             if state.aggressive:
                 aggressive_encoder_updates(model, data, cfg, state.kl_weight, enc_opt, agg_generator)
             with autocast():
@@ -337,8 +410,18 @@ def _write_history(history: list[dict], path: Path) -> None:
 
 
 def test_metrics(model: VAE, data: RunData, cfg: RunConfig) -> dict:
-    """Table 1 metrics on the test set: IW-NLL (``eval_iw_samples``), KL, MI, AU, MPD, CE (+ PPL)."""
+    """Table 1 metrics on the test set: IW-NLL (``eval_iw_samples``), KL, MI, AU, MPD, CE (+ PPL).
+
+    An SA-VAE is evaluated with its SVI-refined posterior (Kim et al.; He et al. report it so):
+    every metric goes through :class:`duvae.sa_vae.RefinedPosteriorModel`. (Its validation
+    metrics during training use the encoder's own posterior, which is cheaper.)
+    """
     n_tokens = data.n_tokens if data.kind == "text" else None
+    m = cfg.model
+    if m.procedure == "sa":
+        from duvae.sa_vae import RefinedPosteriorModel
+
+        model = RefinedPosteriorModel(model, m.svi_steps, m.svi_lr, m.svi_momentum)
     return evaluate(model, data.test, n_iw=cfg.train.eval_iw_samples, work_budget=cfg.train.eval_work_budget,
                     n_tokens_fn=n_tokens, precision=cfg.train.precision)
 
@@ -364,12 +447,16 @@ def train_or_load(
     cache_dir=None,
     data: RunData | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> TrainedRun:
     """Train the run ``cfg`` (or resume it), or load it when it has already finished.
 
     Everything is validated before any work starts. The run directory is
     ``runs_dir/<cfg.run_id()>``; ``final.pt`` (best weights) and ``metrics.json`` (test metrics)
-    mark a finished run.
+    mark a finished run. The run directory is locked while this call works on it: a second process
+    asking for the same run is refused with :class:`RunLockedError` (``wait=False``) or waits for the
+    first one and then loads its result (``wait=True``). Files that cannot be read raise
+    :class:`DamagedRunError`.
     """
     from duvae.zoo import build_model
 
@@ -379,6 +466,11 @@ def train_or_load(
     data = data or load_run_data(cfg, mirror=mirror, cache_dir=cache_dir, device=device)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, vocab_size=data.vocab_size).to(device)
+    with run_lock(run_dir, wait=wait):
+        return _train_or_load_locked(cfg, model, data, run_dir, device, progress)
+
+
+def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Path, device, progress: bool):
     final, metrics_path = run_dir / "final.pt", run_dir / "metrics.json"
     if final.exists() and metrics_path.exists():
         model.load_state_dict(load_checkpoint(final, map_location=device)["model"])

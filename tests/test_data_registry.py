@@ -57,13 +57,16 @@ def test_mirror_copy_then_cache_hit(mirror, tmp_path, monkeypatch, no_env):
     assert (tmp_path / (SMALL + ".sha256")).read_text().strip() == FILES[SMALL].sha256
     assert [p.name for p in _files_under(tmp_path)] == ["vocab.txt", "vocab.txt.sha256"]
 
-    # second call: neither copied again nor re-hashed
+    # second call: not copied again, but its bytes are hashed again (a file changed in place is caught)
     def fail(*args, **kwargs):
-        raise AssertionError("the cached file was fetched or hashed again")
+        raise AssertionError("the cached file was fetched again")
 
+    hashed = []
+    real_sha = registry.sha256_file
     monkeypatch.setattr(registry, "_open_source", fail)
-    monkeypatch.setattr(registry, "sha256_file", fail)
+    monkeypatch.setattr(registry, "sha256_file", lambda p: hashed.append(p) or real_sha(p))
     assert fetch(SMALL, mirror=mirror, cache_dir=tmp_path, progress=False) == path
+    assert hashed == [path]
 
 
 def test_env_variables_select_mirror_and_cache(mirror, tmp_path, monkeypatch):
@@ -111,6 +114,16 @@ def test_corrupted_cached_file_is_replaced(mirror, tmp_path, no_env):
     target.write_bytes(b"x" * FILES[SMALL].size)  # right size, wrong bytes, no stamp
     path = fetch(SMALL, mirror=mirror, cache_dir=tmp_path, progress=False)
     assert _sha256(path) == FILES[SMALL].sha256
+
+
+def test_byte_flipped_in_a_stamped_cache_file_is_refetched(mirror, tmp_path, no_env):
+    path = fetch(SMALL, mirror=mirror, cache_dir=tmp_path, progress=False)  # cached and stamped
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0x01  # same size, one bit changed, stamp untouched
+    path.write_bytes(bytes(data))
+    assert _sha256(path) != FILES[SMALL].sha256
+    again = fetch(SMALL, mirror=mirror, cache_dir=tmp_path, progress=False)
+    assert again == path and _sha256(again) == FILES[SMALL].sha256
 
 
 def test_missing_mirror_file_is_a_clear_error(tmp_path, no_env):

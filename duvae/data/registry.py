@@ -186,21 +186,18 @@ def _stamp_path(path: Path) -> Path:
 
 
 def _is_cached(entry: RemoteFile, path: Path) -> bool:
-    """Cheap cache check: right size and a stamp recording the pinned digest.
+    """Is ``path`` a verified copy of ``entry``? Size, then the SHA-256 of the bytes, on every call.
 
-    A file of the right size without a (matching) stamp is hashed once; if it verifies, the stamp
-    is written so later calls skip the hash. A file that fails is deleted (it will be re-fetched).
+    The files are a few MB, so hashing costs milliseconds; trusting a stamp instead would let a
+    file changed in place (same size, one byte flipped) load silently. A file that fails the check
+    is deleted with its stamp, so :func:`fetch` fetches it again.
     """
-    if not path.is_file() or path.stat().st_size != entry.size:
+    if not path.is_file():
         return False
-    stamp = _stamp_path(path)
-    if stamp.is_file() and stamp.read_text().strip() == entry.sha256:
-        return True
-    if sha256_file(path) == entry.sha256:
-        stamp.write_text(entry.sha256 + "\n")
+    if path.stat().st_size == entry.size and sha256_file(path) == entry.sha256:
         return True
     path.unlink()
-    stamp.unlink(missing_ok=True)
+    _stamp_path(path).unlink(missing_ok=True)
     return False
 
 
@@ -249,7 +246,7 @@ def fetch(
 ) -> Path:
     """Return the local path of the verified file ``name`` (a key of :data:`FILES`).
 
-    Cached copies are reused (size + stamp check). Otherwise the file is copied from ``mirror``
+    Cached copies are reused after their size and SHA-256 are checked again (every call). Otherwise the file is copied from ``mirror``
     (or ``$DUVAE_DATA_MIRROR``) if one is given, else downloaded from its pinned URL; its SHA-256 is
     checked before it is moved into the cache.
 

@@ -1,0 +1,26 @@
+"""The paper's experiments, one module each: which runs, the paper's numbers, how results become a table.
+
+Each module declares, as plain data and small functions:
+
+- ``NAME``: the experiment's name (the folder under ``results/<profile>/``);
+- ``runs(profile, seeds) -> list[RunConfig]``: every run it needs (seeds offset the reference seed);
+- ``extra_metrics(run) -> dict`` (optional): what the experiment measures on a finished run
+  beyond the test metrics, stored in the run's result so notebooks need no checkpoint;
+- ``PAPER``: the paper's numbers or statements, as data;
+- ``table(results) -> DataFrame``: one row per model, mean +- std over seeds, the paper beside ours.
+
+:mod:`duvae.sweep` runs them: ``python -m duvae.sweep figure1 --profile cpu --seeds 3``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+EXPERIMENTS = ("figure1",)
+
+
+def get(name: str):
+    """The experiment module ``duvae.experiments.<name>``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {EXPERIMENTS}")
+    return importlib.import_module(f"duvae.experiments.{name}")

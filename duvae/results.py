@@ -1,0 +1,123 @@
+"""Committed results: one small JSON file per finished run, ``results/<profile>/<experiment>/<run_id>.json``.
+
+A result holds everything a reader needs to trust and compare a number without the checkpoint:
+the full config, the test metrics, the per-epoch validation history (loss, rec, KL, MI, AU, MPD,
+CE), what the experiment adds (``extra``), the wall time, and where it was made: the git commit
+of the code, torch's version, the device, the precision, the thread count and the **CPU model**
+(re-runs are bit-identical on one kind of CPU, not across kinds: compare across machines through
+the seed-to-seed spread). Checkpoints stay under ``runs/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+import torch
+
+RESULTS_VERSION = 1
+
+
+def default_results_dir() -> Path:
+    """``$DUVAE_RESULTS_DIR``, else ``results/`` at the repository root."""
+    env = os.environ.get("DUVAE_RESULTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
+
+
+def result_path(results_dir: str | os.PathLike | None, profile: str, experiment: str, run_id: str) -> Path:
+    return Path(results_dir or default_results_dir()) / profile / experiment / f"{run_id}.json"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (else the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def git_commit() -> str:
+    """``HEAD`` of the repository this package lives in, with ``+dirty`` if tracked files changed."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_info(device: torch.device) -> dict:
+    """Where a result was made."""
+    info = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": str(device), "host": socket.gethostname(), "python": platform.python_version()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if torch.is_tensor(value):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
+
+
+def write_result(path: Path, record: dict) -> Path:
+    """Write ``record`` as JSON atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_jsonable(record), indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def make_record(run, experiment: str, wall_seconds: float, extra: dict | None = None) -> dict:
+    """The result of a finished :class:`~duvae.trainer.TrainedRun` (see the module docstring)."""
+    device = next(run.model.parameters()).device
+    cfg = run.config
+    return {
+        "version": RESULTS_VERSION,
+        "experiment": experiment,
+        "run_id": cfg.run_id(),
+        "model": cfg.model.name,
+        "dataset": cfg.dataset,
+        "profile": cfg.profile,
+        "seed": cfg.train.seed,
+        "precision": cfg.train.precision,
+        "metrics": run.metrics,
+        "extra": extra or {},
+        "history": run.history,
+        "wall_seconds": wall_seconds,
+        "train_seconds": sum(float(r.get("seconds", 0.0)) for r in run.history),
+        "git_commit": git_commit(),
+        "machine": machine_info(device),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+    }
+
+
+def load_results(profile: str, experiment: str, results_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Every committed result of ``experiment`` under ``profile`` (sorted by model, then seed)."""
+    folder = Path(results_dir or default_results_dir()) / profile / experiment
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return sorted(records, key=lambda r: (r["model"], r["seed"]))

@@ -1,0 +1,299 @@
+"""The sweep engine: run an experiment's runs on submitit (local processes or Slurm), commit their results.
+
+::
+
+    python -m duvae.sweep figure1 --profile cpu --seeds 3 --executor local --jobs 2
+    python -m duvae.sweep figure1 --profile paper --seeds 3 --executor slurm --partition gpu \\
+        --time 600 --gpus-per-node 1 --cpus-per-task 8
+    python -m duvae.sweep figure1 --profile smoke --executor inline      # in this process (debugging)
+    python -m duvae.sweep figure1 --profile cpu --seeds 3 --list         # what would run
+
+What it does:
+
+1. ``duvae.experiments.<name>.runs(profile, seeds)`` lists the runs; those whose result
+   ``results/<profile>/<name>/<run_id>.json`` exists are skipped (a killed sweep resumes where it
+   stopped; an interrupted run resumes from its last epoch checkpoint under ``runs/``).
+2. The rest go to submitit: with ``--executor local``, ``--jobs`` worker processes, each training its
+   share of the runs one after the other with ``cores / jobs`` torch threads; with ``--executor
+   slurm``, a job array of one task per run (``--parallel`` tasks at once). ``--executor inline``
+   runs them in this process. Scheduling is submitit's and Slurm's, not ours.
+3. Each run is :func:`duvae.trainer.train_or_load` under the run directory's lock (two jobs can never
+   train one run at once), then the experiment's ``extra_metrics``, then the result JSON
+   (:mod:`duvae.results`). A failing run does not stop the others: it is reported at the end with
+   its error and its log file.
+4. Progress: a bar over the runs and one line per finished run (model, seed, wall time, NLL).
+
+``--restart RUN_ID`` deletes that run's directory and result first (e.g. after a damaged checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from duvae.config import RunConfig
+from duvae.profiles import PROFILES
+
+EXECUTORS = ("local", "slurm", "inline")
+
+
+@dataclass
+class Outcome:
+    """What one run of a sweep came to."""
+
+    run_id: str
+    model: str
+    seed: int
+    ok: bool
+    seconds: float = 0.0
+    nll: float | None = None
+    error: str = ""
+    log: str = ""
+    details: dict = field(default_factory=dict)
+
+
+def _result_path(results_dir, cfg: RunConfig, experiment: str) -> Path:
+    from duvae.results import result_path
+
+    return result_path(results_dir, cfg.profile, experiment, cfg.run_id())
+
+
+def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=None
+         ) -> tuple[list[RunConfig], list[RunConfig]]:
+    """``(to_run, finished)``: the experiment's runs (of ``models`` only, if given) split by whether
+    their result exists."""
+    from duvae import experiments
+
+    configs = experiments.get(experiment).runs(profile, seeds)
+    if models:
+        unknown = sorted(set(models) - {c.model.name for c in configs})
+        if unknown:
+            raise SystemExit(f"--models: {unknown} are not models of {experiment}")
+        configs = [c for c in configs if c.model.name in models]
+    done = [c for c in configs if _result_path(results_dir, c, experiment).is_file()]
+    todo = [c for c in configs if not _result_path(results_dir, c, experiment).is_file()]
+    return todo, done
+
+
+def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, device=None,
+            wait: bool = False) -> Outcome:
+    """Train (or load) one run, measure the experiment's extras, write its result; never raises."""
+    from duvae import experiments
+    from duvae.results import make_record, write_result
+    from duvae.trainer import default_runs_dir, train_or_load
+
+    run_id = cfg.run_id()
+    log = str(Path(runs_dir or default_runs_dir()) / run_id / "error.txt")
+    start = time.perf_counter()
+    try:
+        run = train_or_load(cfg, runs_dir=runs_dir, device=device, progress=False, wait=wait)
+        module = experiments.get(experiment)
+        extra = module.extra_metrics(run) if hasattr(module, "extra_metrics") else {}
+        seconds = time.perf_counter() - start
+        record = make_record(run, experiment, seconds, extra)
+        write_result(_result_path(results_dir, cfg, experiment), record)
+        return Outcome(run_id, cfg.model.name, cfg.train.seed, True, seconds, run.metrics.get("nll"))
+    except Exception as err:  # noqa: BLE001 - one failing run must not stop the sweep
+        text = traceback.format_exc()
+        try:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            Path(log).write_text(text)
+        except OSError:
+            log = "(could not write the log)"
+        return Outcome(run_id, cfg.model.name, cfg.train.seed, False, time.perf_counter() - start,
+                       error=f"{type(err).__name__}: {err}", log=log)
+
+
+def run_many(configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None, device=None,
+             threads: int | None = None) -> list[Outcome]:
+    """One worker's share: its runs one after the other, with ``threads`` torch threads."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return [run_one(cfg, experiment, results_dir, runs_dir, device) for cfg in configs]
+
+
+def restart(run_id: str, configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None) -> None:
+    """Delete run ``run_id``'s directory and result (it must be one of this sweep's runs)."""
+    from duvae.trainer import default_runs_dir
+
+    match = [c for c in configs if c.run_id() == run_id]
+    if not match:
+        raise SystemExit(f"--restart {run_id}: not a run of this sweep (see --list)")
+    shutil.rmtree(Path(runs_dir or default_runs_dir()) / run_id, ignore_errors=True)
+    _result_path(results_dir, match[0], experiment).unlink(missing_ok=True)
+
+
+def _executor(args, logs: Path):
+    import submitit
+
+    if args.executor == "local":
+        ex = submitit.LocalExecutor(folder=str(logs))
+        ex.update_parameters(timeout_min=args.time)
+        return ex
+    ex = submitit.AutoExecutor(folder=str(logs), cluster="slurm")
+    params = {"timeout_min": args.time, "cpus_per_task": args.cpus_per_task, "slurm_array_parallelism": args.parallel,
+              "name": f"duvae-{args.experiment}"}
+    if args.partition:
+        params["slurm_partition"] = args.partition
+    if args.gpus_per_node:
+        params["gpus_per_node"] = args.gpus_per_node
+    if args.mem_gb:
+        params["mem_gb"] = args.mem_gb
+    ex.update_parameters(**params)
+    return ex
+
+
+def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
+    """Round-robin split of the runs over ``jobs`` workers (so each worker gets every model)."""
+    return [s for s in (configs[i::jobs] for i in range(jobs)) if s]
+
+
+def sweep(args) -> list[Outcome]:
+    from tqdm.auto import tqdm
+
+    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models)
+    configs = todo + done
+    for run_id in args.restart or []:
+        restart(run_id, configs, args.experiment, args.results_dir, args.runs_dir)
+    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models)
+    print(f"{args.experiment} [{args.profile}]: {len(todo) + len(done)} runs, {len(done)} already finished, "
+          f"{len(todo)} to run with the {args.executor} executor", flush=True)
+    if args.list:
+        for c in todo + done:
+            state = "done" if c in done else "to run"
+            print(f"  {c.run_id()}  {c.model.name:<9} seed {c.train.seed}  {state}")
+        return []
+    if not todo:
+        return []
+
+    cores = os.cpu_count() or 1
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(todo), desc=f"{args.experiment} runs", file=sys.stdout)
+
+    def report(o: Outcome) -> None:
+        nll = f"NLL {o.nll:.3f}" if o.nll is not None else ""
+        status = nll if o.ok else f"FAILED: {o.error[:160]}"
+        bar.write(f"  {o.model:<9} seed {o.seed}  {o.seconds:7.1f} s  {status}")
+        bar.update(1)
+        outcomes.append(o)
+
+    if args.executor == "inline":
+        for cfg in todo:
+            report(run_one(cfg, args.experiment, args.results_dir, args.runs_dir, args.device))
+        bar.close()
+        return outcomes
+
+    logs = Path(args.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    executor = _executor(args, logs)
+    # submit this module's functions by their importable name (not __main__ under python -m)
+    run_many_ = importlib.import_module("duvae.sweep").run_many
+    if args.executor == "local":
+        shares = _shares(todo, max(1, min(args.jobs, len(todo))))
+        threads = max(1, cores // len(shares))
+        jobs = [executor.submit(run_many_, share, args.experiment, args.results_dir, args.runs_dir, args.device,
+                                threads) for share in shares]
+    else:
+        shares = [[cfg] for cfg in todo]
+        n = len(shares)
+        jobs = executor.map_array(run_many_, shares, [args.experiment] * n, [args.results_dir] * n,
+                                  [args.runs_dir] * n, [args.device] * n, [args.cpus_per_task] * n)
+    print(f"submitted {len(jobs)} job(s); logs in {logs}", flush=True)
+
+    # progress: a result file appears as each run finishes
+    pending = {c.run_id(): c for c in todo}
+    while pending:
+        for run_id, cfg in list(pending.items()):
+            path = _result_path(args.results_dir, cfg, args.experiment)
+            if path.is_file():
+                import json
+
+                rec = json.loads(path.read_text())
+                report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
+                               rec["metrics"].get("nll")))
+                del pending[run_id]
+        if all(job.done() for job in jobs):
+            break
+        time.sleep(args.poll)
+
+    # failures: from the workers' own outcomes, or a worker that died
+    for job, share in zip(jobs, shares):
+        try:
+            results = job.result()
+        except Exception as err:  # noqa: BLE001 - a worker killed or crashed
+            log = str(job.paths.stderr)
+            for cfg in share:
+                if cfg.run_id() in pending:
+                    report(Outcome(cfg.run_id(), cfg.model.name, cfg.train.seed, False,
+                                   error=f"worker failed: {str(err).strip().splitlines()[-1][:200]}", log=log))
+                    pending.pop(cfg.run_id())
+            continue
+        for o in results:
+            if not o.ok and o.run_id in pending:
+                report(o)
+                pending.pop(o.run_id)
+    bar.close()
+    return outcomes
+
+
+def summarise(outcomes: list[Outcome]) -> int:
+    """Print the failures (error and log file); return the process exit code."""
+    failed = [o for o in outcomes if not o.ok]
+    ok = [o for o in outcomes if o.ok]
+    if outcomes:
+        total = sum(o.seconds for o in ok)
+        print(f"finished {len(ok)} run(s) ({total / 60:.1f} min of run time), {len(failed)} failed")
+    for o in failed:
+        print(f"  FAILED {o.run_id} (model {o.model}, seed {o.seed}): {o.error}\n    log: {o.log}")
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from duvae.experiments import EXPERIMENTS
+
+    p = argparse.ArgumentParser(prog="python -m duvae.sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", choices=EXPERIMENTS)
+    p.add_argument("--profile", default="cpu", choices=PROFILES)
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
+    p.add_argument("--models", nargs="*", default=None, help="only these models of the experiment")
+    p.add_argument("--executor", default="local", choices=EXECUTORS)
+    p.add_argument("--jobs", type=int, default=2, help="local: worker processes (default 2)")
+    p.add_argument("--partition", default=None, help="slurm: partition")
+    p.add_argument("--time", type=int, default=600, help="minutes per job (default 600)")
+    p.add_argument("--gpus-per-node", type=int, default=0, help="slurm: GPUs per task")
+    p.add_argument("--cpus-per-task", type=int, default=2, help="slurm: CPUs (and torch threads) per task")
+    p.add_argument("--mem-gb", type=int, default=0, help="slurm: memory per task (0 = the cluster's default)")
+    p.add_argument("--parallel", type=int, default=16, help="slurm: array tasks running at once")
+    p.add_argument("--device", default=None, help="cpu | cuda | auto (default: CUDA when present)")
+    p.add_argument("--restart", nargs="*", metavar="RUN_ID", help="delete these runs' directories and results first")
+    p.add_argument("--results-dir", default=None, help="default: results/ ($DUVAE_RESULTS_DIR)")
+    p.add_argument("--runs-dir", default=None, help="default: runs/ ($DUVAE_RUNS_DIR)")
+    p.add_argument("--logs", default=None, help="submitit logs (default: <runs dir>/_submitit)")
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between progress checks")
+    p.add_argument("--list", action="store_true", help="list the runs and their state, run nothing")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.seeds < 1 or args.jobs < 1:
+        raise SystemExit("--seeds and --jobs must be >= 1")
+    if args.logs is None:
+        from duvae.trainer import default_runs_dir
+
+        args.logs = str(Path(args.runs_dir or default_runs_dir()) / "_submitit")
+    return summarise(sweep(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

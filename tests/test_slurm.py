@@ -1,0 +1,33 @@
+"""A real Slurm cluster: a two-run smoke sweep submitted as a job array through submitit.
+
+Needs ``sbatch`` (``.ci/run`` starts a one-node cluster with ``scripts/slurm-localhost.sh``);
+skipped, with the reason, where there is none.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from duvae import sweep
+from duvae.results import load_results
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="no Slurm here (run scripts/slurm-localhost.sh as root)")
+def test_two_run_smoke_sweep_through_slurm(tmp_path, capsys):
+    code = sweep.main(["figure1", "--profile", "smoke", "--seeds", "1", "--models", "vae", "du_vae",
+                       "--executor", "slurm", "--cpus-per-task", "1", "--time", "10",
+                       "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"),
+                       "--poll", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    results = load_results("smoke", "figure1", tmp_path / "results")
+    assert sorted(r["model"] for r in results) == ["du_vae", "vae"]
+    assert all(r["metrics"]["epochs"] >= 1 and r["machine"]["threads"] == 1 for r in results)
+    assert "submitted 2 job(s)" in out
+    # both ran as tasks of one array (submitit names their logs <array job>_<task>_0_log.out)
+    logs = list((tmp_path / "runs" / "_submitit").glob("*_*_0_log.out"))
+    assert len(logs) == 2 and len({p.name.split("_")[0] for p in logs}) == 1, logs

@@ -1,0 +1,203 @@
+"""The sweep engine and the run directory's safety: locks, damaged files, bad seeds, results.
+
+Runs use the ``smoke`` profile of Figure 1 (synthetic text, seconds per run); the synthetic set is
+generated, so no data files are needed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from duvae import sweep
+from duvae.config import REFERENCE_SEED
+from duvae.experiments import figure1
+from duvae.results import load_results
+from duvae.trainer import DamagedRunError, RunLockedError, load_checkpoint, train_or_load
+from duvae.zoo import run_config
+
+
+def _sweep(tmp_path, *extra):
+    argv = ["figure1", "--profile", "smoke", "--seeds", "1", "--results-dir", str(tmp_path / "results"),
+            "--runs-dir", str(tmp_path / "runs"), "--poll", "0.2", *extra]
+    return sweep.main(argv)
+
+
+def test_inline_sweep_writes_complete_results_and_skips_finished_runs(tmp_path, capsys):
+    assert _sweep(tmp_path, "--executor", "inline") == 0
+    results = load_results("smoke", "figure1", tmp_path / "results")
+    assert sorted(r["model"] for r in results) == sorted(figure1.MODELS)
+    r = results[0]
+    for key in ("config", "metrics", "history", "wall_seconds", "git_commit", "machine", "precision", "extra"):
+        assert key in r, key
+    assert r["machine"]["cpu"] and r["machine"]["threads"] >= 1 and r["machine"]["torch"] == torch.__version__
+    assert len(r["history"]) == r["metrics"]["epochs"] and {"kl", "mi", "au", "loss"} <= set(r["history"][0])
+    assert isinstance(r["extra"]["n_modes"], int) and isinstance(r["extra"]["centre_inside"], bool)
+    out = capsys.readouterr().out
+    assert "seed" in out and "NLL" in out
+    # a second call finds everything finished and trains nothing
+    assert _sweep(tmp_path, "--executor", "inline") == 0
+    assert "4 already finished, 0 to run" in capsys.readouterr().out
+    table = figure1.table(results)
+    assert list(table.index) == list(figure1.MODELS.values()) and "paper" in table.columns
+
+
+def test_local_executor_runs_workers_in_processes(tmp_path, capsys):
+    assert _sweep(tmp_path, "--executor", "local", "--jobs", "2") == 0
+    assert len(load_results("smoke", "figure1", tmp_path / "results")) == 4
+    assert list((tmp_path / "runs" / "_submitit").glob("*_log.out"))  # submitit's per-job logs
+
+
+def test_one_failing_run_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    import duvae.trainer as trainer_mod
+
+    original = trainer_mod.train_or_load
+
+    def flaky(cfg, **kw):
+        if cfg.model.name == "bn_vae":
+            raise RuntimeError("simulated failure")
+        return original(cfg, **kw)
+
+    monkeypatch.setattr(trainer_mod, "train_or_load", flaky)
+    assert _sweep(tmp_path, "--executor", "inline") == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "simulated failure" in out and "error.txt" in out
+    assert sorted(r["model"] for r in load_results("smoke", "figure1", tmp_path / "results")) == \
+        ["agg_vae", "du_vae", "vae"]
+
+
+def test_same_config_same_machine_gives_identical_metrics(tmp_path):
+    cfg = figure1.runs("smoke", 1)[0]
+    torch.set_num_threads(1)
+    try:
+        a = train_or_load(cfg, runs_dir=tmp_path / "a", progress=False).metrics
+        b = train_or_load(cfg, runs_dir=tmp_path / "b", progress=False).metrics
+    finally:
+        torch.set_num_threads(2)
+    for key in ("nll", "kl", "mi", "au", "rec"):
+        assert a[key] == b[key], key
+
+
+# --- the run directory's lock ---------------------------------------------------------------------
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from duvae.trainer import run_lock
+    with run_lock(Path(sys.argv[1])):
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def _hold(run_dir, seconds):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir), str(seconds)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_process_is_refused_while_a_run_is_locked(tmp_path):
+    cfg = figure1.runs("smoke", 1)[0]
+    proc = _hold(tmp_path / cfg.run_id(), 60)
+    try:
+        with pytest.raises(RunLockedError, match=f"pid {proc.pid}"):
+            train_or_load(cfg, runs_dir=tmp_path, progress=False)
+        assert not (tmp_path / cfg.run_id() / "checkpoint.pt").exists()  # nothing was trained
+    finally:
+        proc.kill()
+        proc.wait()
+    # the lock dies with its process: now the run trains
+    assert train_or_load(cfg, runs_dir=tmp_path, progress=False).metrics["epochs"] >= 1
+
+
+def test_wait_blocks_until_the_lock_is_free(tmp_path):
+    cfg = figure1.runs("smoke", 1)[0]
+    proc = _hold(tmp_path / cfg.run_id(), 1.5)
+    start = time.perf_counter()
+    train_or_load(cfg, runs_dir=tmp_path, progress=False, wait=True)
+    assert time.perf_counter() - start > 1.0
+    proc.wait()
+
+
+# --- damaged runs and bad seeds -------------------------------------------------------------------
+
+
+def _interrupted_run(tmp_path):
+    cfg = figure1.runs("smoke", 1)[0]
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    (run.run_dir / "final.pt").unlink()
+    (run.run_dir / "metrics.json").unlink()  # as if killed before the end: resume from checkpoint.pt
+    return cfg, run.run_dir
+
+
+def test_truncated_checkpoint_is_one_clear_error(tmp_path):
+    cfg, run_dir = _interrupted_run(tmp_path)
+    ckpt = run_dir / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(DamagedRunError) as err:
+        train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    msg = str(err.value)
+    assert str(ckpt) in msg and f"--restart {run_dir.name}" in msg and "weights_only=False" not in msg
+
+
+def test_checkpoint_refused_by_weights_only_is_one_clear_error(tmp_path):
+    cfg, run_dir = _interrupted_run(tmp_path)
+    torch.save({"model": sweep.Outcome("x", "vae", 0, True)}, run_dir / "checkpoint.pt")  # not plain weights
+    with pytest.raises(DamagedRunError, match="damaged run file"):
+        load_checkpoint(run_dir / "checkpoint.pt")
+
+
+def test_sweep_reports_a_damaged_run_and_goes_on(tmp_path, capsys):
+    cfg = figure1.runs("smoke", 1)[0]  # the VAE
+    run_dir = tmp_path / "runs" / cfg.run_id()
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    assert _sweep(tmp_path, "--executor", "inline") == 1
+    out = capsys.readouterr().out
+    assert "DamagedRunError" in out and "--restart" in out
+    assert len(load_results("smoke", "figure1", tmp_path / "results")) == 3
+    # the way out the message names works
+    assert _sweep(tmp_path, "--executor", "inline", "--restart", cfg.run_id()) == 0
+    assert len(load_results("smoke", "figure1", tmp_path / "results")) == 4
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, True])
+def test_a_non_integer_seed_is_refused(seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        run_config("vae", "synthetic", "smoke", seed=seed)
+
+
+def test_figure1_runs_use_the_paper_schedule_on_cpu():
+    cfgs = figure1.runs("cpu", 3)
+    assert len(cfgs) == 12 and {c.train.seed for c in cfgs} == {REFERENCE_SEED + s for s in range(3)}
+    for c in cfgs:
+        assert c.train.epochs == 50 and c.train.warm_up == 10
+    agg = [c for c in cfgs if c.model.name == "agg_vae"][0]
+    assert agg.train.kl_start == 0.1  # He et al.'s Agg-VAE schedule
+
+
+def test_mode_count_and_hull():
+    x = torch.linspace(-3, 3, 61)
+    gx, gy = torch.meshgrid(x, x, indexing="ij")
+    bump = lambda cx, cy: torch.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / 0.2)  # noqa: E731
+    two = bump(-1.5, 0) + bump(1.5, 0)
+    assert figure1.count_modes(two) == 2
+    assert figure1.count_modes(two + 1e-4 * bump(0, 2.5)) == 2  # below the 1 % floor
+    assert figure1.count_modes(torch.ones(5, 5)) == 0  # a plateau has no strict maximum
+    square = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]])
+    assert figure1.inside_hull(torch.zeros(2), square)
+    assert not figure1.inside_hull(torch.tensor([1.5, 0.0]), square)
+
+
+def test_result_json_is_plain_json(tmp_path):
+    assert _sweep(tmp_path, "--executor", "inline") == 0
+    for path in (tmp_path / "results" / "smoke" / "figure1").glob("*.json"):
+        json.loads(path.read_text())
+        assert path.stat().st_size < 200_000
