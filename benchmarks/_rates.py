@@ -7,23 +7,15 @@ run to run; compare ratios, not seconds, across runs.
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 
 import torch
+from torch import nn
 
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from duvae.objectives import training_loss
+from duvae.precision import autocast
+from duvae.results import cpu_model
 
 
 def sync(device: torch.device) -> None:
@@ -54,3 +46,28 @@ def header(device: torch.device) -> tuple[float, float]:
     print(f"device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"matmul 2048^2: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
     return fp32, bf16
+
+
+def time_training(model, cfg, batches, precision: str, device, optimizer: str = "sgd", clip: float | None = 5.0):
+    """Median seconds of one optimiser step (loss, backward, optional clip, step) over ``batches``.
+
+    The first step warms up and is not counted; a tiny learning rate keeps the weights nearly fixed.
+    """
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=1e-6) if optimizer == "sgd" else torch.optim.Adam(params, lr=1e-6)
+    model.train()
+    times = []
+    for i, x in enumerate(batches):
+        sync(device)
+        start = time.perf_counter()
+        with autocast(precision, device):
+            loss = training_loss(model, x, 1.0, cfg.model).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        sync(device)
+        if i > 0:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)

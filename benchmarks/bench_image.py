@@ -17,17 +17,14 @@ At the ``cpu`` sizes (32 channels, 5 PixelCNN layers) and, with ``--paper``, the
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
-from _rates import header, sync
+from _rates import header, sync, time_training
 from torch import nn
 
 from duvae.device import pick_device
 from duvae.metrics import iw_nll
-from duvae.objectives import training_loss
-from duvae.precision import autocast
 from duvae.zoo import build_model, run_config
 
 
@@ -51,24 +48,6 @@ def count_decoder_flops(model, x, n_samples: int) -> float:
     for h in hooks:
         h.remove()
     return total[0]
-
-
-def time_training(model, cfg, batches, precision, device):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-6)
-    model.train()
-    times = []
-    for i, x in enumerate(batches):
-        sync(device)
-        start = time.perf_counter()
-        with autocast(precision, device):
-            loss = training_loss(model, x, 1.0, cfg.model).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sync(device)
-        if i > 0:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def time_iw(model, x, n_samples, budget, precision, device):
@@ -107,7 +86,7 @@ def main() -> None:
 
     rows = []
     for precision in ("fp32", "bf16"):
-        step = time_training(model, cfg, batches, precision, device)
+        step = time_training(model, cfg, batches, precision, device, optimizer="adam", clip=None)
         print(f"  {precision} training step (batch 50): {step * 1e3:.0f} ms", flush=True)
         for budget in args.budgets:
             sec, nll = time_iw(model, x, args.samples, budget, precision, device)

@@ -29,19 +29,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from _rates import header, sync
+from _rates import header, sync, time_training
 from torch import nn
 
 from duvae.data.registry import fetch
 from duvae.data.text import TextDataset, Vocab, read_tokenized
 from duvae.device import pick_device
 from duvae.metrics import evaluating, iw_nll, sample_with_log_prob
-from duvae.objectives import training_loss
 from duvae.precision import autocast
 from duvae.zoo import build_model, run_config
 
@@ -109,26 +107,6 @@ def model_for(args, vocab_size, device):
 def flops_per_token_sample(cfg, vocab_size):
     n = cfg.net
     return 2 * 4 * n.dec_hidden * (n.emb_dim + n.nz + n.dec_hidden) + 2 * n.dec_hidden * vocab_size
-
-
-def time_training(model, cfg, batches, precision, device):
-    """Median seconds of one SGD step (loss, backward, clip, step) over ``batches``."""
-    opt = torch.optim.SGD(model.parameters(), lr=1e-6)  # tiny lr: the weights barely move
-    model.train()
-    times = []
-    for i, x in enumerate(batches):
-        sync(device)
-        start = time.perf_counter()
-        with autocast(precision, device):
-            loss = training_loss(model, x, 1.0, cfg.model).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sync(device)
-        if i > 0:  # the first step warms up
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def time_iw(fn, buckets, device):

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import importlib
 
-EXPERIMENTS = ("figure1",)
+EXPERIMENTS = ("figure1", "table1", "figure2")
+
+
+def check_seeds(seeds) -> int:
+    """Refuse a number of seeds that is not a positive integer."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    return seeds
 
 
 def get(name: str):

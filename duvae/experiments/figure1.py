@@ -30,6 +30,7 @@ import dataclasses
 import torch
 
 from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.experiments import check_seeds
 from duvae.profiles import check_profile
 from duvae.zoo import run_config, train_config
 
@@ -58,8 +59,7 @@ PAPER = {
 def runs(profile: str, seeds: int) -> list[RunConfig]:
     """One run per model and seed (``REFERENCE_SEED + s``, ``s = 0 .. seeds - 1``)."""
     check_profile(profile)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    check_seeds(seeds)
     out = []
     for name in MODELS:
         for s in range(seeds):
@@ -97,8 +97,7 @@ def count_modes(density: torch.Tensor, floor: float = MODE_FLOOR) -> int:
 
 def inside_hull(point: torch.Tensor, vertices: torch.Tensor) -> bool:
     """Is ``point [2]`` inside the convex hull of ``vertices [k, 2]``? (False if the hull is degenerate)."""
-    from scipy.spatial import Delaunay
-    from scipy.spatial import QhullError
+    from scipy.spatial import Delaunay, QhullError
 
     try:
         return bool(Delaunay(vertices.double().numpy()).find_simplex(point.double().numpy()[None])[0] >= 0)

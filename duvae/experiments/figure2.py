@@ -1,0 +1,86 @@
+r"""Figure 2 (paper section 4.4): DU-VAE's NLL over the grid of its two hyper-parameters.
+
+DU-VAE on each data set for :math:`\gamma \in \{0.4, 0.5, 0.6, 0.7\}` (the BN scale of the means,
+Algorithm 1) and keep probability :math:`p \in \{1.0, 0.9, 0.8, 0.7, 0.6\}` (the dropout on the
+variances, eq. 6; :math:`p = 1` is no dropout), 20 cells per data set. A cell that is also a row of
+Table 1 (e.g. :math:`(0.5, 0.8)`) is the same run: same config, same run id, trained once
+(:func:`duvae.trainer.train_or_load` loads it), with its result written under both experiments.
+The paper states the optimum per data set (:data:`PAPER_OPTIMA`).
+"""
+
+from __future__ import annotations
+
+from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.experiments import check_seeds
+from duvae.experiments.table1 import available
+from duvae.profiles import check_profile
+from duvae.zoo import run_config
+
+NAME = "figure2"
+DATASETS = ("yahoo", "yelp", "omniglot")
+GAMMAS = (0.4, 0.5, 0.6, 0.7)
+P_KEEPS = (1.0, 0.9, 0.8, 0.7, 0.6)
+#: the paper's best (gamma, p) per data set (section 4.4 and the official README)
+PAPER_OPTIMA = {"yahoo": (0.6, 0.8), "yelp": (0.5, 0.8), "omniglot": (0.5, 0.9)}
+
+
+def runs(profile: str, seeds: int) -> list[RunConfig]:
+    """Every (gamma, p) cell of every available data set, ``seeds`` seeds each."""
+    check_profile(profile)
+    check_seeds(seeds)
+    out = []
+    for dataset in DATASETS:
+        if not available(dataset, profile)[0]:
+            continue
+        for gamma in GAMMAS:
+            for p in P_KEEPS:
+                for s in range(seeds):
+                    out.append(run_config("du_vae", dataset, profile, seed=REFERENCE_SEED + s, gamma=gamma, p_keep=p))
+    return out
+
+
+def extra_metrics(run) -> dict:
+    m = run.config.model
+    return {"gamma": m.gamma, "p_keep": m.p_keep}
+
+
+def grid(results: list[dict], dataset: str, metric: str = "nll"):
+    """``[gamma x p]`` DataFrame of the mean of ``metric`` over seeds (NaN where no run finished)."""
+    import pandas as pd
+
+    cells = {}
+    for r in results:
+        if r["dataset"] != dataset:
+            continue
+        m = r["config"]["model"]
+        cells.setdefault((m["gamma"], m["p_keep"]), []).append(float(r["metrics"][metric]))
+    frame = pd.DataFrame(index=pd.Index(GAMMAS, name="gamma"), columns=pd.Index(P_KEEPS, name="p"), dtype=float)
+    for (g, p), values in cells.items():
+        if g in GAMMAS and p in P_KEEPS:
+            frame.loc[g, p] = sum(values) / len(values)
+    return frame
+
+
+def optimum(results: list[dict], dataset: str) -> tuple[float, float] | None:
+    """Our best (gamma, p) by mean NLL, or None without results."""
+    g = grid(results, dataset)
+    if g.isna().all().all():
+        return None
+    gamma, p = g.stack().idxmin()
+    return float(gamma), float(p)
+
+
+def table(results: list[dict]):
+    """Per data set: the paper's optimum, ours, and their NLLs."""
+    import pandas as pd
+
+    rows = []
+    for dataset in DATASETS:
+        best = optimum(results, dataset)
+        g = grid(results, dataset)
+        paper = PAPER_OPTIMA[dataset]
+        rows.append({"dataset": dataset, "paper optimum (gamma, p)": paper, "our optimum": best,
+                     "our NLL at ours": None if best is None else float(g.loc[best[0], best[1]]),
+                     "our NLL at the paper's": float(g.loc[paper[0], paper[1]]) if best else None,
+                     "cells run": int(g.notna().sum().sum())})
+    return pd.DataFrame(rows).set_index("dataset")
