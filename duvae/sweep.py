@@ -82,23 +82,56 @@ def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=Non
     return todo, done
 
 
+def _data_key(cfg: RunConfig) -> str:
+    """Runs whose data set, profile and schedule agree load identical data (the model does not matter)."""
+    import json
+    from dataclasses import asdict
+
+    return json.dumps([cfg.dataset, cfg.profile, asdict(cfg.train)], sort_keys=True, default=str)
+
+
+def _run_cost(run, seconds_now: float) -> float:
+    """Wall seconds the run cost: training + test as its trainer measured them; for runs finished by
+    older code, the time from its (last) start (``config.json``) to its metrics file."""
+    if "wall_seconds" in run.metrics:
+        return float(run.metrics["wall_seconds"])
+    metrics, config = run.run_dir / "metrics.json", run.run_dir / "config.json"
+    if metrics.is_file() and config.is_file():
+        return metrics.stat().st_mtime - config.stat().st_mtime
+    return seconds_now
+
+
 def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, device=None,
-            wait: bool = False) -> Outcome:
-    """Train (or load) one run, measure the experiment's extras, write its result; never raises."""
+            wait: bool = False, data_cache: dict | None = None) -> Outcome:
+    """Train (or load) one run, measure the experiment's extras, write its result; never raises.
+
+    ``data_cache`` (a dict kept by the caller) lets runs that share their data load it once.
+    """
     from duvae import experiments
+    from duvae.device import pick_device
     from duvae.results import make_record, write_result
+    from duvae.run_data import load_run_data
     from duvae.trainer import default_runs_dir, train_or_load
 
     run_id = cfg.run_id()
     log = str(Path(runs_dir or default_runs_dir()) / run_id / "error.txt")
     start = time.perf_counter()
     try:
-        run = train_or_load(cfg, runs_dir=runs_dir, device=device, progress=False, wait=wait)
+        device = pick_device(device)
+        data = None
+        if data_cache is not None:
+            key = _data_key(cfg)
+            if key not in data_cache:
+                data_cache.clear()  # keep one data set in memory at a time
+                data_cache[key] = load_run_data(cfg, device=device)
+            data = data_cache[key]
+        run = train_or_load(cfg, runs_dir=runs_dir, device=device, progress=False, wait=wait, data=data)
         module = experiments.get(experiment)
         extra = module.extra_metrics(run) if hasattr(module, "extra_metrics") else {}
         seconds = time.perf_counter() - start
-        record = make_record(run, experiment, seconds, extra)
+        record = make_record(run, experiment, _run_cost(run, seconds), extra)
         write_result(_result_path(results_dir, cfg, experiment), record)
+        Path(log).unlink(missing_ok=True)  # an earlier failure of this run is history now
         return Outcome(run_id, cfg.model.name, cfg.train.seed, True, seconds, run.metrics.get("nll"))
     except Exception as err:  # noqa: BLE001 - one failing run must not stop the sweep
         text = traceback.format_exc()
@@ -118,7 +151,8 @@ def run_many(configs: list[RunConfig], experiment: str, results_dir=None, runs_d
 
     if threads:
         torch.set_num_threads(threads)
-    return [run_one(cfg, experiment, results_dir, runs_dir, device) for cfg in configs]
+    cache: dict = {}
+    return [run_one(cfg, experiment, results_dir, runs_dir, device, data_cache=cache) for cfg in configs]
 
 
 def restart(run_id: str, configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None) -> None:
@@ -153,8 +187,9 @@ def _executor(args, logs: Path):
 
 
 def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
-    """Round-robin split of the runs over ``jobs`` workers (so each worker gets every model)."""
-    return [s for s in (configs[i::jobs] for i in range(jobs)) if s]
+    """Round-robin split of the runs over ``jobs`` workers (so each worker gets every model); within a
+    share, runs that use the same data come one after the other (it is loaded once)."""
+    return [sorted(s, key=_data_key) for s in (configs[i::jobs] for i in range(jobs)) if s]
 
 
 def sweep(args) -> list[Outcome]:
@@ -187,11 +222,13 @@ def sweep(args) -> list[Outcome]:
         outcomes.append(o)
 
     if args.executor == "inline":
-        for cfg in todo:
-            report(run_one(cfg, args.experiment, args.results_dir, args.runs_dir, args.device))
+        cache: dict = {}
+        for cfg in sorted(todo, key=_data_key):
+            report(run_one(cfg, args.experiment, args.results_dir, args.runs_dir, args.device, data_cache=cache))
         bar.close()
         return outcomes
 
+    started = time.time()
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     executor = _executor(args, logs)
@@ -209,17 +246,26 @@ def sweep(args) -> list[Outcome]:
                                   [args.runs_dir] * n, [args.device] * n, [args.cpus_per_task] * n)
     print(f"submitted {len(jobs)} job(s); logs in {logs}", flush=True)
 
-    # progress: a result file appears as each run finishes
+    # progress: a result file appears as each run finishes, an error.txt as one fails
+    import json
+
+    from duvae.trainer import default_runs_dir
+
+    runs_root = Path(args.runs_dir or default_runs_dir())
     pending = {c.run_id(): c for c in todo}
     while pending:
         for run_id, cfg in list(pending.items()):
             path = _result_path(args.results_dir, cfg, args.experiment)
+            error = runs_root / run_id / "error.txt"
             if path.is_file():
-                import json
-
                 rec = json.loads(path.read_text())
                 report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
                                rec["metrics"].get("nll")))
+                del pending[run_id]
+            elif error.is_file() and error.stat().st_mtime >= started:
+                lines = error.read_text().strip().splitlines()
+                report(Outcome(run_id, cfg.model.name, cfg.train.seed, False, error=lines[-1] if lines else "failed",
+                               log=str(error)))
                 del pending[run_id]
         if all(job.done() for job in jobs):
             break

@@ -478,7 +478,9 @@ def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Pa
         history = load_checkpoint(run_dir / "checkpoint.pt")["history"] if (run_dir / "checkpoint.pt").exists() else []
         return TrainedRun(cfg, model, data, json.loads(metrics_path.read_text()), history, run_dir)
 
+    start = time.perf_counter()
     history = fit(model, data, cfg, run_dir, progress=progress)
+    fit_seconds = time.perf_counter() - start
     best = run_dir / "best.pt"
     if best.exists():
         model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
@@ -488,6 +490,8 @@ def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Pa
     metrics["best_epoch"] = min(range(len(history)), key=lambda i: history[i]["loss"]) if history else -1
     metrics["epochs"] = len(history)
     metrics["data"] = data.describe()
+    metrics["test_seconds"] = time.perf_counter() - start - fit_seconds
+    metrics["wall_seconds"] = time.perf_counter() - start  # this call: training (or its resumed part) + test
     atomic_save({"model": model.state_dict()}, final)
     tmp = metrics_path.with_name(".metrics.json.tmp")
     tmp.write_text(json.dumps(metrics, indent=1))
