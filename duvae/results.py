@@ -110,7 +110,7 @@ def make_record(run, experiment: str, wall_seconds: float, extra: dict | None = 
         "wall_seconds": wall_seconds,
         "train_seconds": sum(float(r.get("seconds", 0.0)) for r in run.history),
         "git_commit": git_commit(),
-        "machine": machine_info(device),
+        "machine": {**machine_info(device), "threads": int(run.metrics.get("threads", torch.get_num_threads()))},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "config": cfg.to_dict(),
     }

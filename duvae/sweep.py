@@ -132,7 +132,7 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
         record = make_record(run, experiment, _run_cost(run, seconds), extra)
         write_result(_result_path(results_dir, cfg, experiment), record)
         Path(log).unlink(missing_ok=True)  # an earlier failure of this run is history now
-        return Outcome(run_id, cfg.model.name, cfg.train.seed, True, seconds, run.metrics.get("nll"))
+        return Outcome(run_id, cfg.model.name, cfg.train.seed, True, record["wall_seconds"], run.metrics.get("nll"))
     except Exception as err:  # noqa: BLE001 - one failing run must not stop the sweep
         text = traceback.format_exc()
         try:
@@ -297,7 +297,8 @@ def summarise(outcomes: list[Outcome]) -> int:
     ok = [o for o in outcomes if o.ok]
     if outcomes:
         total = sum(o.seconds for o in ok)
-        print(f"finished {len(ok)} run(s) ({total / 60:.1f} min of run time), {len(failed)} failed")
+        print(f"finished {len(ok)} run(s) ({total / 60:.1f} min of run time, as each run measured it), "
+              f"{len(failed)} failed")
     for o in failed:
         print(f"  FAILED {o.run_id} (model {o.model}, seed {o.seed}): {o.error}\n    log: {o.log}")
     return 1 if failed else 0

@@ -490,6 +490,7 @@ def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Pa
     metrics["best_epoch"] = min(range(len(history)), key=lambda i: history[i]["loss"]) if history else -1
     metrics["epochs"] = len(history)
     metrics["data"] = data.describe()
+    metrics["threads"] = torch.get_num_threads()  # of the process that trained (results name it)
     metrics["test_seconds"] = time.perf_counter() - start - fit_seconds
     metrics["wall_seconds"] = time.perf_counter() - start  # this call: training (or its resumed part) + test
     atomic_save({"model": model.state_dict()}, final)

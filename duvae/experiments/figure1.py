@@ -177,7 +177,9 @@ def table(results: list[dict]):
             "MI": _mean_std(x["mi"] for x in m),
             "AU": _mean_std(x["au"] for x in m),
             "modes per seed": ", ".join(str(e["n_modes"]) for e in ex),
-            "centre inside": f"{sum(bool(e['centre_inside']) for e in ex)}/{len(ex)}",
+            # the hull test means nothing when every category sits at the origin (collapse)
+            "centre inside (non-collapsed seeds)": f"{sum(bool(e['centre_inside']) for e, x in zip(ex, m) if int(x['au']) > 0)}"
+                                                   f"/{sum(int(x['au']) > 0 for x in m)}",
             "collapsed (AU = 0)": f"{sum(int(x['au']) == 0 for x in m)}/{len(m)}",
             "paper": PAPER[name]["statement"],
         })
