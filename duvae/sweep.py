@@ -77,9 +77,8 @@ def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=Non
         if unknown:
             raise SystemExit(f"--models: {unknown} are not models of {experiment}")
         configs = [c for c in configs if c.model.name in models]
-    done = [c for c in configs if _result_path(results_dir, c, experiment).is_file()]
-    todo = [c for c in configs if not _result_path(results_dir, c, experiment).is_file()]
-    return todo, done
+    finished = [_result_path(results_dir, c, experiment).is_file() for c in configs]
+    return [c for c, f in zip(configs, finished) if not f], [c for c, f in zip(configs, finished) if f]
 
 
 def _data_key(cfg: RunConfig) -> str:

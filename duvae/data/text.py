@@ -393,6 +393,11 @@ class TextDataset:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
         return self.subset(self.lengths - 2 <= max_len)
 
+    def subsample(self, max_len: int | None = None, max_n: int | None = None) -> TextDataset:
+        """Explicit subsampling: drop sentences longer than ``max_len`` words, keep the first ``max_n``."""
+        data = self if max_len is None else self.shorter_than(max_len)
+        return data if max_n is None else data.head(max_n)
+
     # -- batching ----------------------------------------------------------------------------
 
     def batch_indices(

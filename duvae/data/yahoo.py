@@ -31,15 +31,6 @@ N_MIRROR_TRAIN = 9_000  # first 9,000 documents of the official validation split
 FULL_FILES = ("yahoo.train.txt", "yahoo.valid.txt", "yahoo.test.txt")
 
 
-def _subsample(data: TextDataset, max_len: int | None, max_n: int | None) -> TextDataset:
-    """Explicit subsampling: drop documents longer than ``max_len`` words, keep the first ``max_n``."""
-    if max_len is not None:
-        data = data.shorter_than(max_len)
-    if max_n is not None:
-        data = data.head(max_n)
-    return data
-
-
 def load_yahoo(
     mirror: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -90,7 +81,7 @@ def load_yahoo(
         "test": (test_docs, max_eval),
     }
     data = {
-        split: _subsample(TextDataset.from_sentences(docs, vocab, name=f"yahoo/{split}"), max_len, n)
+        split: TextDataset.from_sentences(docs, vocab, name=f"yahoo/{split}").subsample(max_len, n)
         for split, (docs, n) in splits.items()
     }
     if any(v is not None for v in (max_train, max_eval, max_len)):

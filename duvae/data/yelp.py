@@ -39,15 +39,11 @@ def load_yelp(
     train_docs, valid_docs, test_docs = (read_tokenized(full_dir / f) for f in FULL_FILES)
     vocab_file = full_dir / "vocab.txt"
     vocab = Vocab.from_file(vocab_file) if vocab_file.is_file() else Vocab.build(train_docs)
-    data = {}
-    for split, docs, n in (("train", train_docs, max_train), ("valid", valid_docs, max_eval),
-                           ("test", test_docs, max_eval)):
-        d = TextDataset.from_sentences(docs, vocab, name=f"yelp/{split}")
-        if max_len is not None:
-            d = d.shorter_than(max_len)
-        if n is not None and len(d) > n:
-            d = d.head(n)
-        data[split] = d
+    data = {
+        split: TextDataset.from_sentences(docs, vocab, name=f"yelp/{split}").subsample(max_len, n)
+        for split, docs, n in (("train", train_docs, max_train), ("valid", valid_docs, max_eval),
+                               ("test", test_docs, max_eval))
+    }
     notes = f"He et al. 2019 splits read from {full_dir}"
     return TextCorpus("yelp", "he2019-full", vocab, data["train"], data["valid"], data["test"], notes)
 

@@ -46,6 +46,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from duvae.precision import float32_region, matmul_dtype
+
 #: logits of one block: 8 MiB (about 220 rows of a 9.5k vocabulary in float32)
 DEFAULT_BLOCK_BYTES = 8 << 20
 #: the softmax kept for the backward pass when it fits, else recomputed block by block
@@ -67,12 +69,7 @@ def _block_log_softmax_target(hb: Tensor, w: Tensor, yb: Tensor, cols: int) -> t
     """
     vocab = w.shape[0]
     if cols >= vocab:
-        logits = (hb @ w.T).float()  # W h_r for the block, [rows, V]
-        log_p = torch.log_softmax(logits, dim=1)  # fused max / exp / sum, while in cache
-        ell = log_p.gather(1, yb[:, None])[:, 0]  # log softmax(W h_r)_{y_r}
-        lse = logits.gather(1, yb[:, None])[:, 0] - ell  # logsumexp_v (W h_r)_v
-        if hb.dtype != torch.float32:  # the target logit without the product's bfloat16 rounding
-            ell = _target_logit(hb, w, yb) - lse
+        ell, lse, _ = _full_rows((hb @ w.T).float(), hb, w, yb)
         return ell, lse
     # vocabulary blocks: running logsumexp over slices of W (a budget below one row)
     lse = torch.full((hb.shape[0],), -float("inf"), device=hb.device)
@@ -88,16 +85,20 @@ def _block_log_softmax_target(hb: Tensor, w: Tensor, yb: Tensor, cols: int) -> t
     return target - lse, lse
 
 
-def _target_logit(hb: Tensor, w: Tensor, yb: Tensor) -> Tensor:
-    """:math:`(W h_r)_{y_r}` ``[rows]`` as a float32 dot product of the (rounded) inputs."""
-    return (hb.float() * w[yb].float()).sum(-1)
+def _full_rows(logits: Tensor, hb: Tensor, w: Tensor, yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """From a block's float32 logits ``W h_r`` ``[rows, V]``: ``(ell [rows], lse [rows], log_p [rows, V])``."""
+    log_p = torch.log_softmax(logits, dim=1)  # fused max / exp / sum, while in cache
+    ell = log_p.gather(1, yb[:, None])[:, 0]  # log softmax(W h_r)_{y_r}
+    lse = logits.gather(1, yb[:, None])[:, 0] - ell  # logsumexp_v (W h_r)_v
+    if hb.dtype != torch.float32:  # the target logit as a float32 dot product, without the
+        ell = (hb.float() * w[yb].float()).sum(-1) - lse  # product's bfloat16 rounding
+    return ell, lse, log_p
 
 
-def _forward(h: Tensor, w: Tensor, y: Tensor, valid: Tensor, block_bytes: int, dtype: torch.dtype,
+def _forward(h: Tensor, w: Tensor, y: Tensor, valid: Tensor, rows: int, cols: int, dtype: torch.dtype,
              keep_probs: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(ell [N], lse [N], probs [N, V] or None)``; rows with ``valid == False`` give 0."""
+    """``(ell [N], lse [N], probs [N, V] or None)`` in blocks of ``rows x cols``; invalid rows give 0."""
     n, vocab = h.shape[0], w.shape[0]
-    rows, cols = _blocks(n, vocab, block_bytes)
     wc = w.to(dtype)
     y_safe = torch.where(valid, y, torch.zeros_like(y))
     ell = torch.empty(n, device=h.device)
@@ -112,14 +113,10 @@ def _forward(h: Tensor, w: Tensor, y: Tensor, valid: Tensor, block_bytes: int, d
                 logits = torch.mm(hb, wc.T, out=block)  # computed in place in the kept buffer
             else:
                 logits = (hb @ wc.T).float()
-            log_p = torch.log_softmax(logits, dim=1)
-            yb = y_safe[r0:r1, None]
-            ell[r0:r1] = log_p.gather(1, yb)[:, 0]
-            lse[r0:r1] = logits.gather(1, yb)[:, 0] - ell[r0:r1]
-            if dtype != torch.float32:
-                ell[r0:r1] = _target_logit(hb, wc, yb[:, 0]) - lse[r0:r1]
+            yb = y_safe[r0:r1]
+            ell[r0:r1], lse[r0:r1], log_p = _full_rows(logits, hb, wc, yb)
             torch.exp(log_p, out=block)  # p_r, overwriting the logits
-            block.scatter_add_(1, yb, torch.full((r1 - r0, 1), -1.0, dtype=dtype, device=h.device))  # - e_y
+            block.scatter_add_(1, yb[:, None], torch.full((r1 - r0, 1), -1.0, dtype=dtype, device=h.device))  # - e_y
         else:
             ell[r0:r1], lse[r0:r1] = _block_log_softmax_target(hb, wc, y_safe[r0:r1], cols)
     ell = torch.where(valid, ell, torch.zeros_like(ell))
@@ -134,10 +131,10 @@ class _FusedTargetLogSoftmax(torch.autograd.Function):
         n, vocab = h.shape[0], w.shape[0]
         rows, cols = _blocks(n, vocab, block_bytes)
         keep = cols >= vocab and n * vocab * torch.finfo(dtype).bits // 8 <= save_bytes
-        with torch.autocast(h.device.type, enabled=False):
-            ell, lse, probs = _forward(h.detach(), w.detach(), y, valid, block_bytes, dtype, keep)
+        with float32_region(h.device):
+            ell, lse, probs = _forward(h.detach(), w.detach(), y, valid, rows, cols, dtype, keep)
         ctx.save_for_backward(h, w, y, valid, lse, probs if probs is not None else torch.empty(0))
-        ctx.keep, ctx.block_bytes, ctx.dtype = keep, block_bytes, dtype
+        ctx.keep, ctx.blocks, ctx.dtype = keep, (rows, cols), dtype
         return ell
 
     @staticmethod
@@ -146,7 +143,7 @@ class _FusedTargetLogSoftmax(torch.autograd.Function):
         g = torch.where(valid, g, torch.zeros_like(g)).float()  # no gradient through ignored targets
         y_safe = torch.where(valid, y, torch.zeros_like(y))
         dtype = ctx.dtype
-        with torch.autocast(h.device.type, enabled=False):
+        with float32_region(h.device):
             if torch.is_grad_enabled():
                 # create_graph=True: differentiable ops, recomputing p (second derivatives exact)
                 p = torch.softmax((h.to(dtype) @ w.to(dtype).T).float(), dim=1)
@@ -164,7 +161,7 @@ class _FusedTargetLogSoftmax(torch.autograd.Function):
                 return grad_h, grad_w, None, None, None, None, None
             # recompute p block by block from the saved logsumexps
             n, vocab = h.shape[0], w.shape[0]
-            rows, cols = _blocks(n, vocab, ctx.block_bytes)
+            rows, cols = ctx.blocks
             grad_h = torch.zeros(n, h.shape[1], device=h.device)
             grad_w = torch.zeros(vocab, w.shape[1], device=w.device)
             for r0 in range(0, n, rows):
@@ -213,8 +210,6 @@ def target_log_softmax(
     if block_bytes < 4:
         raise ValueError(f"block_bytes must be >= 4 (one float32), got {block_bytes}")
     if compute_dtype is None:
-        from duvae.precision import matmul_dtype
-
         compute_dtype = matmul_dtype(h.device)
     valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
     y_ok = target[valid]

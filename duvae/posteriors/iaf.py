@@ -54,7 +54,6 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from duvae.posteriors.batchnorm import BatchNormMean
-from duvae.precision import float32_region
 from duvae.posteriors.du import check_p_keep, variance_dropout
 from duvae.posteriors.gaussian import (
     DiagGaussian,
@@ -63,6 +62,7 @@ from duvae.posteriors.gaussian import (
     check_nz,
     variance_floor,
 )
+from duvae.precision import float32_region
 
 SIGMOID_OFFSET_INIT = 2.0  # c_t initial value: sigmoid(2) = 0.88, blocks start near the identity
 
