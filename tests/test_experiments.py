@@ -47,7 +47,8 @@ def test_figure2_grid_and_shared_cells():
 
 
 @pytest.mark.slow
-def test_table1_smoke_sweep(tmp_path):
+def test_table1_smoke_sweep(tmp_path, mirror, monkeypatch):
+    monkeypatch.setenv("DUVAE_DATA_MIRROR", str(mirror))  # Yahoo and Omniglot come from the mirror
     argv = ["table1", "--profile", "smoke", "--seeds", "1", "--executor", "inline",
             "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")]
     assert sweep.main(argv) == 0
