@@ -131,6 +131,7 @@ class TrainConfig:
     max_valid: int | None = None
     max_test: int | None = None
     max_len: int | None = None  # text: drop longer sentences
+    max_vocab: int | None = None  # text: keep the max_vocab most frequent tokens (specials included), rest -> unk
     eval_iw_samples: int = 500  # IW-NLL samples at test time
     eval_work_budget: int = 1 << 16  # IW-NLL: samples x examples x tokens (or pixels) per decoder call
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
@@ -155,11 +156,26 @@ class TrainConfig:
             raise ValueError(f"anneal_steps must be nominal or usable, got {self.anneal_steps!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.max_vocab is not None and self.max_vocab < 5:
+            raise ValueError(f"max_vocab must be >= 5 (4 specials and a word), got {self.max_vocab}")
         if self.eval_work_budget < 1:
             raise ValueError(f"eval_work_budget must be >= 1, got {self.eval_work_budget}")
         if self.decay_reference not in ("running", "best"):
             raise ValueError(f"decay_reference must be running or best, got {self.decay_reference!r}")
         return self
+
+
+#: (section, field) -> default of config fields added after results were committed
+ADDED_FIELDS = {("train", "max_vocab"): None}
+
+
+def _hashed(d: dict) -> dict:
+    """``d`` without the added fields that sit at their default (see :meth:`RunConfig.run_id`)."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for (section, name), default in ADDED_FIELDS.items():
+        if d.get(section, {}).get(name, default) == default:
+            d[section].pop(name, None)
+    return d
 
 
 @dataclass(frozen=True)
@@ -188,8 +204,12 @@ class RunConfig:
         return asdict(self)
 
     def run_id(self) -> str:
-        """``<dataset>-<model>-<12 hex digits of the sha256 of the full config>``."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """``<dataset>-<model>-<12 hex digits of the sha256 of the full config>``.
+
+        Fields added after results were committed (:data:`ADDED_FIELDS`) enter the hash only when
+        they differ from their default, so the ids of those results stay valid.
+        """
+        blob = json.dumps(_hashed(self.to_dict()), sort_keys=True, default=str).encode()
         return f"{self.dataset}-{self.model.name}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
     def with_(self, **changes) -> "RunConfig":

@@ -78,7 +78,9 @@ def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None, full_dir=None):
     full = he2019_dir(cfg.dataset, cfg.profile, full_dir)
     if cfg.dataset == "yahoo":
         return load_yahoo(mirror, cache_dir, full_dir=full, max_train=t.max_train, max_eval=t.max_test,
-                          max_len=t.max_len)
+                          max_len=t.max_len, max_vocab=t.max_vocab)
+    if t.max_vocab is not None and cfg.dataset != "yahoo":
+        raise ValueError(f"max_vocab is implemented for yahoo only, not {cfg.dataset!r}")
     if cfg.dataset == "short_yelp":
         sizes = {}
         for key, value in (("n_train", t.max_train), ("n_valid", t.max_valid), ("n_test", t.max_test)):

@@ -436,3 +436,18 @@ def test_mixture_density_integrates_to_one():
     expected = sum(math.exp(-0.5 * (mx**2 + my**2)) for mx, my in MIXTURE_MEANS) / (2 * math.pi * 5)
     value = mixture_log_density(torch.zeros(1, 2, dtype=torch.float64)).exp().item()
     assert abs(value - expected) < 1e-12
+
+
+def test_yahoo_max_vocab_keeps_the_most_frequent_tokens(yahoo, mirror, data_cache):
+    full = load_yahoo(mirror, data_cache, max_len=40, progress=False)
+    small = load_yahoo(mirror, data_cache, max_len=40, max_vocab=50, progress=False)
+    assert len(small.vocab) == 50 and small.vocab.itos == yahoo.vocab.itos[:50]
+    for name in ("train", "valid", "test"):
+        a, b = getattr(full, name), getattr(small, name)
+        assert len(a) == len(b) > 0
+        ids, capped = torch.cat([a[i] for i in range(len(a))]), torch.cat([b[i] for i in range(len(b))])
+        # every word outside the 50 most frequent tokens becomes _UNK, the others keep their id
+        assert torch.equal(capped, torch.where(ids >= 50, torch.full_like(ids, UNK_ID), ids))
+        assert bool((ids >= 50).any())
+    with pytest.raises(ValueError, match="max_vocab"):
+        load_yahoo(mirror, data_cache, max_vocab=3, progress=False)

@@ -105,3 +105,18 @@ def test_yelp_without_the_files_says_why_and_how(monkeypatch):
     monkeypatch.delenv("DUVAE_HE2019_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match="DUVAE_HE2019_DIR"):
         load_run_data(run_config("vae", "yelp", "paper"))
+
+
+def test_added_config_fields_keep_old_run_ids_and_change_them_when_set():
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    cfg = run_config("vae", "synthetic", "cpu")
+    legacy = cfg.to_dict()
+    del legacy["train"]["max_vocab"]  # the config as it was hashed before the field existed
+    digest = hashlib.sha256(json.dumps(legacy, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    assert cfg.run_id() == f"synthetic-vae-{digest}"
+    capped = cfg.with_(train=replace(cfg.train, max_vocab=100))
+    assert capped.run_id() != cfg.run_id()
+    assert run_config("vae", "yahoo", "cpu").train.max_vocab == 5000

@@ -39,6 +39,7 @@ def load_yahoo(
     max_train: int | None = None,
     max_eval: int | None = None,
     max_len: int | None = None,
+    max_vocab: int | None = None,
     progress: bool = True,
 ) -> TextCorpus:
     """Load Yahoo as a :class:`~duvae.data.text.TextCorpus` (see the module docstring).
@@ -47,7 +48,10 @@ def load_yahoo(
     :func:`duvae.data.registry.fetch`). ``full_dir``: a directory with He et al.'s three full
     files, which switches to the ``"he2019-full"`` variant. Explicit subsampling for small
     profiles: ``max_len`` drops documents with more words (in every split), ``max_train`` keeps the
-    first ``max_train`` training documents, ``max_eval`` the first ``max_eval`` valid / test ones.
+    first ``max_train`` training documents, ``max_eval`` the first ``max_eval`` valid / test ones;
+    ``max_vocab`` keeps the first ``max_vocab`` entries of the vocabulary (the 4 specials, then the
+    words by decreasing frequency in He et al.'s training set, the file's order), every other word
+    becomes ``_UNK``.
     """
     def get(name: str) -> Path:
         return fetch(f"yahoo/{name}", mirror=mirror, cache_dir=cache_dir, progress=progress)
@@ -75,6 +79,10 @@ def load_yahoo(
             "(the paper's 100k training split is not public); not comparable with Table 1"
         )
 
+    if max_vocab is not None:
+        if max_vocab < 5:
+            raise ValueError(f"max_vocab must be >= 5 (4 specials and a word), got {max_vocab}")
+        vocab = Vocab(vocab.itos[:max_vocab])
     splits = {
         "train": (train_docs, max_train),
         "valid": (valid_docs, max_eval),
@@ -84,8 +92,9 @@ def load_yahoo(
         split: TextDataset.from_sentences(docs, vocab, name=f"yahoo/{split}").subsample(max_len, n)
         for split, (docs, n) in splits.items()
     }
-    if any(v is not None for v in (max_train, max_eval, max_len)):
-        notes += f"; subsampled: max_train={max_train}, max_eval={max_eval}, max_len={max_len}"
+    if any(v is not None for v in (max_train, max_eval, max_len, max_vocab)):
+        notes += (f"; subsampled: max_train={max_train}, max_eval={max_eval}, max_len={max_len}, "
+                  f"max_vocab={max_vocab}")
     return TextCorpus("yahoo", variant, vocab, data["train"], data["valid"], data["test"], notes)
 
 
