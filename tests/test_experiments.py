@@ -60,3 +60,55 @@ def test_table1_smoke_sweep(tmp_path, mirror, monkeypatch):
     argv[0] = "figure2"
     assert sweep.main(argv) == 0
     assert len(load_results("smoke", "figure2", tmp_path / "results")) == 40
+
+
+def _fake(label: str, dataset: str, seed: int, nll: float, kl: float = 1.0, mi: float = 1.0, au: float = 1.0,
+          epochs: int = 3) -> dict:
+    """A result record of row ``label`` with the given test metrics and a flat history."""
+    cfg = table1.row_config(label, dataset, "smoke", seed)
+    history = [{"epoch": e, "kl": kl, "mi": mi} for e in range(epochs)]
+    return {"dataset": dataset, "seed": seed, "config": cfg.to_dict(), "extra": {"row": label},
+            "metrics": {"nll": nll, "kl": kl, "mi": mi, "au": au}, "history": history}
+
+
+def test_claims_verdicts_follow_the_difference_and_the_seed_spread():
+    du, bn, vae = "DU-VAE (0.5, 0.9)", table1.BN_ROW, table1.VAE_ROW
+    results = [_fake(du, "omniglot", s, 90.0 + 0.1 * s, kl=6.0 + s) for s in range(3)]  # NLL std 0.1
+    results += [_fake(bn, "omniglot", s, 91.0 + 0.1 * s, kl=6.5 - s) for s in range(3)]
+    results += [_fake(vae, "omniglot", s, 90.5 + 2.0 * s) for s in range(3)]  # NLL std 2.0
+    c = table1.claims(results, "omniglot")
+    vs_bn = c.loc[f"best DU-VAE has a lower NLL than {bn}"]
+    assert vs_bn["difference"] == pytest.approx(1.0) and vs_bn["verdict"] == "holds"
+    vs_vae = c.loc[f"best DU-VAE has a lower NLL than {vae}"]  # 90.1 vs 92.5, VAE spread 2.0
+    assert vs_vae["difference"] == pytest.approx(2.4) and vs_vae["verdict"] == "holds"
+    # BN-VAE worse than VAE on images: 91.1 vs 92.5 is the other way round
+    assert c.loc["BN-VAE has a higher NLL than VAE on images", "verdict"] == "does not hold"
+    # KL: DU 7.0 vs BN 5.5, spread 1.0 -> holds; rows without results say so
+    assert c.loc[f"{du} has a higher KL than BN-VAE (same gamma)", "verdict"] == "holds"
+    assert c.loc["DU-IAF has a higher KL than IAF+BN (IAF+BN collapses)", "verdict"] == "no results"
+    close = [_fake(du, "omniglot", s, 90.0 + s) for s in range(3)] + [_fake(bn, "omniglot", s, 90.5 + s) for s in range(3)]
+    assert table1.claims(close, "omniglot").loc[f"best DU-VAE has a lower NLL than {bn}", "verdict"] == \
+        "same direction, within the seed spread"
+
+
+def test_table1_curves_and_figure2_heatmaps_draw_from_results():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = [_fake(label, "yahoo", 0, 100.0 + i, kl=float(i)) for i, (label, _, _) in enumerate(table1.ROWS)]
+    fig = table1.plot_curves(results, "yahoo")
+    kl_lines = fig.axes[0].get_lines()
+    assert len(kl_lines) == 14 and [float(line.get_ydata()[0]) for line in kl_lines] == [float(i) for i in range(14)]
+    assert len(fig.axes[1].get_lines()) == 11  # the IAF rows have no MI
+    cells = []
+    for g in figure2.GAMMAS[:2]:
+        for p in figure2.P_KEEPS:
+            cfg = figure2.runs("smoke", 1)[0].model
+            rec = _fake("DU-VAE (0.5, 0.8)", "omniglot", 0, 90.0 + g + p)
+            rec["config"]["model"].update(gamma=g, p_keep=p)
+            cells.append(rec)
+    assert cfg.name == "du_vae"
+    assert figure2.optimum(cells, "omniglot") == (0.4, 0.6)
+    fig = figure2.plot_heatmaps(cells, "omniglot")
+    assert "1 seed" in fig._suptitle.get_text() and "(0.4, 0.6)" in fig._suptitle.get_text()
+    assert int(figure2.grid(cells, "omniglot").notna().sum().sum()) == 10

@@ -84,3 +84,38 @@ def table(results: list[dict]):
                      "our NLL at the paper's": float(g.loc[paper[0], paper[1]]) if best else None,
                      "cells run": int(g.notna().sum().sum())})
     return pd.DataFrame(rows).set_index("dataset")
+
+
+def plot_heatmaps(results: list[dict], dataset: str, metrics=("nll", "kl", "mi", "au")):
+    """One heatmap per metric over the (gamma, p) grid of ``dataset``; the paper's optimum is marked
+    with a white square, ours (the lowest NLL) with a black cross; cells without a run are blank."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    seeds = sorted({r["seed"] for r in results if r["dataset"] == dataset})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    ours, paper = optimum(results, dataset), PAPER_OPTIMA[dataset]
+    for ax, metric in zip(axes[0], metrics):
+        g = grid(results, dataset, metric)
+        values = g.to_numpy(dtype=float)
+        im = ax.imshow(values, cmap="viridis_r" if metric == "nll" else "viridis", aspect="auto")
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if not np.isnan(values[i, j]):
+                    ax.text(j, i, f"{values[i, j]:.{1 if metric == 'au' else 2}f}", ha="center", va="center",
+                            fontsize=7, color="white" if im.norm(values[i, j]) > 0.5 else "black")
+        ax.set_xticks(range(len(P_KEEPS)), [str(p) for p in P_KEEPS])
+        ax.set_yticks(range(len(GAMMAS)), [str(g_) for g_ in GAMMAS])
+        ax.set_xlabel("p (keep probability of the variances)")
+        ax.set_ylabel("gamma (BN scale of the means)")
+        ax.set_title(f"{dataset}: {metric.upper()}")
+        pj, pi = P_KEEPS.index(paper[1]), GAMMAS.index(paper[0])
+        ax.add_patch(plt.Rectangle((pj - 0.5, pi - 0.5), 1, 1, fill=False, ec="white", lw=2.5))
+        if ours is not None:
+            ax.plot(P_KEEPS.index(ours[1]), GAMMAS.index(ours[0]), "kx", ms=12, mew=2.5)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    n = f"{len(seeds)} seed" + ("s" if len(seeds) != 1 else "")
+    fig.suptitle(f"Figure 2 on {dataset} ({n} per cell, mean shown): white square = the paper's optimum "
+                 f"{paper}, black cross = ours {ours}", y=1.03)
+    fig.tight_layout()
+    return fig

@@ -168,3 +168,121 @@ def table(results: list[dict], profile: str = "cpu"):
             row[f"{dataset} seeds"] = len(mine)
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
+
+
+def dataset_table(results: list[dict], dataset: str, profile: str = "cpu"):
+    """The columns of :func:`table` for one data set: ours beside the paper's, and the seeds."""
+    t = table(results, profile)
+    return t[[c for c in t.columns if c.startswith(f"{dataset} ")]].rename(columns=lambda c: c[len(dataset) + 1:])
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper's claims about Table 1 (section 4.2), checked on our results
+# ----------------------------------------------------------------------------------------------
+CLASSIC_ROWS = tuple(label for label, _, _ in ROWS if label not in IAF_ROWS)
+DU_ROWS = ("DU-VAE (0.5, 0.9)", "DU-VAE (0.5, 0.8)", "DU-VAE (0.6, 0.8)")
+BN_ROW, VAE_ROW, MAE_ROW = "BN-VAE (0.6/0.6/0.5)", "VAE", "MAE (1/2/0.5, 0.2/0.2/0.2)"
+IAF_BN_ROW, DU_IAF_ROW = "IAF+BN (0.6/0.7/0.5)", "DU-IAF (0.7/0.6/0.5, 0.70/0.70/0.85)"
+#: per data set, the DU-VAE row with BN-VAE's gamma (Yahoo / Yelp 0.6 and 0.5 ... as in Table 1)
+SAME_GAMMA_DU = {"yahoo": ("DU-VAE (0.6, 0.8)",), "yelp": ("DU-VAE (0.6, 0.8)",),
+                 "omniglot": ("DU-VAE (0.5, 0.9)", "DU-VAE (0.5, 0.8)")}
+
+
+def row_values(results: list[dict], dataset: str, label: str, metric: str) -> list[float]:
+    """``metric`` of every seed of row ``label`` on ``dataset``."""
+    return [float(r["metrics"][metric]) for r in results
+            if r["dataset"] == dataset and (r.get("extra", {}).get("row") or row_of(r)) == label]
+
+
+def _verdict(diff: float, spread: float) -> str:
+    """``diff`` > 0 is the paper's direction; ``spread`` the larger seed-to-seed std of the two sides."""
+    if diff > spread:
+        return "holds"
+    if diff > 0:
+        return "same direction, within the seed spread"
+    return "does not hold"
+
+
+def claims(results: list[dict], dataset: str):
+    """The paper's statements about Table 1 on ``dataset``, each checked on the mean over seeds.
+
+    Columns: the claim, the paper's numbers, ours (means), the difference in the paper's direction
+    (positive = as the paper says), the larger of the two sides' seed-to-seed standard deviations,
+    and the verdict ("holds" only if the difference exceeds that spread). Rows without results
+    read "no results".
+    """
+    import statistics
+
+    import pandas as pd
+
+    def stat(label, metric):
+        v = row_values(results, dataset, label, metric)
+        return (statistics.mean(v) if v else None, statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+
+    def paper(label, metric):
+        return PAPER[label][dataset][METRICS.index(metric)]
+
+    out = []
+
+    def add(claim, better, worse, metric, lower_is_better):
+        (b, sb, nb), (w, sw, nw) = stat(better, metric), stat(worse, metric)
+        pb, pw = paper(better, metric), paper(worse, metric)
+        row = {"claim": claim, "paper": f"{pb} vs {pw}"}
+        if nb == 0 or nw == 0:
+            out.append({**row, "ours": "no results", "difference": None, "seed spread": None, "verdict": "no results"})
+            return
+        diff = (w - b) if lower_is_better else (b - w)
+        out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff, "seed spread": max(sb, sw),
+                    "verdict": _verdict(diff, max(sb, sw))})
+
+    classic = {label: stat(label, "nll")[0] for label in CLASSIC_ROWS}
+    best_du = min((r for r in DU_ROWS if classic[r] is not None), key=classic.get, default=DU_ROWS[0])
+    for label in CLASSIC_ROWS:
+        if label not in DU_ROWS:
+            add(f"best DU-VAE has a lower NLL than {label}", best_du, label, "nll", True)
+    add("DU-IAF has a lower NLL than IAF+FB", DU_IAF_ROW, "IAF+FB (0.15/0.25/0.15)", "nll", True)
+    add("DU-IAF has a lower NLL than IAF+BN", DU_IAF_ROW, IAF_BN_ROW, "nll", True)
+    for label in CLASSIC_ROWS:
+        if label != MAE_ROW:
+            add(f"MAE has a higher NLL than {label}", label, MAE_ROW, "nll", True)
+    if dataset == "omniglot":
+        add("BN-VAE has a higher NLL than VAE on images", VAE_ROW, BN_ROW, "nll", True)
+    for du in SAME_GAMMA_DU[dataset]:
+        for metric in ("kl", "mi"):
+            add(f"{du} has a higher {metric.upper()} than BN-VAE (same gamma)", du, BN_ROW, metric, False)
+    add("DU-IAF has a higher KL than IAF+BN (IAF+BN collapses)", DU_IAF_ROW, IAF_BN_ROW, "kl", False)
+    return pd.DataFrame(out).set_index("claim")
+
+
+def plot_curves(results: list[dict], dataset: str, metrics=("kl", "mi"), rows=None):
+    """Per-epoch validation ``metrics`` of each row (mean over seeds, band = min..max), one panel each."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = rows or [label for label, _, _ in ROWS]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for i, label in enumerate(rows):
+        rs = [r for r in results if r["dataset"] == dataset and (r.get("extra", {}).get("row") or row_of(r)) == label]
+        for ax, metric in zip(axes[0], metrics):
+            if label in IAF_ROWS and metric in ("mi", "au"):
+                continue
+            curves = [np.array([np.nan if h.get(metric) is None else float(h[metric]) for h in r["history"]])
+                      for r in rs]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            stack = np.stack([c[:n] for c in curves])
+            epochs = np.arange(1, n + 1)
+            ax.plot(epochs, np.nanmean(stack, axis=0), color=colours(i), label=f"{label} ({len(rs)})",
+                    lw=2.5 if label.startswith("DU-") else 1.2)
+            if len(curves) > 1:
+                ax.fill_between(epochs, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0), color=colours(i),
+                                alpha=0.12)
+    for ax, metric in zip(axes[0], metrics):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"validation {metric.upper()}")
+        ax.set_title(f"{dataset}: {metric.upper()} per epoch (mean over seeds, band = min-max)")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="row (seeds)")
+    fig.tight_layout()
+    return fig
