@@ -1,21 +1,27 @@
 r"""SA-VAE: semi-amortised inference (Kim et al. 2018), IMPLEMENTATION_NOTES section 5.
 
 The encoder's Gaussian :math:`\lambda_0 = (\mu_0, \log\sigma^2_0)` is only a starting point. For
-each example, :math:`K` steps of stochastic variational inference (SGD with momentum on that
-example's negative ELBO) refine it,
+each example, :math:`K` steps of stochastic variational inference (SGD with momentum on the
+negative ELBO) refine it,
 
 .. math::
     f_n(\mu, \log\sigma^2) = -\log p_\theta(x_n | z) + w \cdot D_{KL}[\mathcal{N}(\mu, \sigma^2) \| \mathcal{N}(0, I)],
     \qquad z = \mu + \sigma \odot \epsilon,\; \epsilon \sim \mathcal{N}(0, I)          \qquad (F)
 
 .. math::
-    g_k = \mathrm{clip}_{5}\big(\nabla_\lambda f_n(\lambda_k)\big), \qquad
+    F = \frac{1}{B} \sum_{n=1}^{B} f_n, \qquad
+    g_k = \mathrm{clip}_{5}\big(\nabla_\lambda F(\lambda_k)\big), \qquad
     v_{k+1} = m\, v_k + g_k, \qquad \lambda_{k+1} = \lambda_k - \eta\, v_{k+1}           \qquad (SVI)
 
 (one fresh :math:`\epsilon` per step, :math:`\eta` = ``lr`` = 1, :math:`m` = ``momentum`` = 0.5,
-:math:`w` the current KL weight, the clip rescales each example's gradient, separately for
-:math:`\mu` and :math:`\log\sigma^2`, to an L2 norm of at most 5). The model is then trained on the
-negative ELBO at the refined parameters :math:`\lambda_K`:
+:math:`w` the current KL weight). As in the reference code, the objective of the steps is the
+*batch mean* :math:`F` (He et al.'s ``variational_loss`` returns ``.mean()``), so example
+:math:`n` moves by :math:`\eta / B` times its own gradient :math:`\nabla f_n`, and the clip rescales
+the gradient of the *whole batch* ``[B, nz]`` to an L2 norm of at most 5, separately for
+:math:`\mu` and :math:`\log\sigma^2` (Kim et al.'s ``OptimN2N.clip_grad_norm``). An earlier version
+of this module stepped on the sum :math:`\sum_n f_n` with a per-example clip: steps :math:`B` times
+larger, which made the refinement diverge on Omniglot (validation KL of :math:`10^{10}`). The
+model is then trained on the negative ELBO at the refined parameters :math:`\lambda_K`:
 
 .. math::
     \mathcal{L}_\text{SA}(x) = f(\lambda_K(\lambda_0(x; \phi), \theta), \theta).            \qquad (SA)
@@ -66,17 +72,18 @@ def negative_elbo(
     return rec + kl_weight * gaussian_kl(mu, logvar)  # eq. (F)
 
 
-def clip_per_example(g: torch.Tensor, max_norm: float) -> torch.Tensor:
-    r"""Rescale each row of ``g`` ``[B, nz]`` to an L2 norm of at most ``max_norm`` (differentiable).
+def clip_total_norm(g: torch.Tensor, max_norm: float) -> torch.Tensor:
+    r"""Rescale the whole of ``g`` (e.g. ``[B, nz]``) to an L2 norm of at most ``max_norm`` (differentiable).
 
-    :math:`g_n \leftarrow g_n \min(1, \text{max\_norm} / (\|g_n\| + 10^{-6}))`; ``max_norm = inf``
-    leaves ``g`` unchanged.
+    :math:`g \leftarrow g \min(1, \text{max\_norm} / (\|g\|_2 + 10^{-6}))`, the norm taken over every
+    entry at once, as the reference clips the gradient of a batch's variational parameters;
+    ``max_norm = inf`` leaves ``g`` unchanged.
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0, got {max_norm}")
     if math.isinf(max_norm):
         return g
-    norm = g.norm(dim=-1, keepdim=True)  # ||g_n||, [B, 1]
+    norm = g.norm()  # ||g||_2 over the whole batch, a scalar
     return g * (max_norm / (norm + 1e-6)).clamp(max=1.0)
 
 
@@ -105,7 +112,7 @@ def svi_refine(
             back-propagating from :math:`\lambda_K` is exact (second order); ``False`` treats the
             inner gradients as constants (then :math:`d\lambda_K/d\lambda_0 = I`), e.g. at evaluation.
         kl_weight: :math:`w` in eq. (F).
-        max_grad_norm: per-example clip of the inner gradients (5 in the reference).
+        max_grad_norm: clip of the inner gradients, over the whole batch (5 in the reference).
 
     Returns:
         ``(mu_K, logvar_K)``, ``[B, nz]`` each. Called with gradients disabled (``torch.no_grad``),
@@ -135,11 +142,11 @@ def svi_refine(
             # autograd.grad neither differentiates nor frees the graph of lambda_0 (the encoder).
             at_mu = mu if create_graph and mu.requires_grad else mu.detach().requires_grad_(True)
             at_logvar = logvar if create_graph and logvar.requires_grad else logvar.detach().requires_grad_(True)
-            # Summing eq. (F) over the batch gives each example its own gradient (examples are independent).
-            f = negative_elbo(model, x, at_mu, at_logvar, kl_weight).sum()
+            # F = (1/B) sum_n f_n: example n's rows of the gradient are (1/B) grad f_n (eq. SVI)
+            f = negative_elbo(model, x, at_mu, at_logvar, kl_weight).mean()
             g_mu, g_logvar = torch.autograd.grad(f, (at_mu, at_logvar), create_graph=create_graph)
-            g_mu = clip_per_example(g_mu, max_grad_norm)  # eq. (SVI): clip_5, per example
-            g_logvar = clip_per_example(g_logvar, max_grad_norm)
+            g_mu = clip_total_norm(g_mu, max_grad_norm)  # eq. (SVI): clip_5 of the batch's gradient
+            g_logvar = clip_total_norm(g_logvar, max_grad_norm)
             v_mu = momentum * v_mu + g_mu  # eq. (SVI): v_{k+1} = m v_k + g_k
             v_logvar = momentum * v_logvar + g_logvar
             mu = mu - lr * v_mu  # eq. (SVI): lambda_{k+1} = lambda_k - eta v_{k+1}

@@ -20,7 +20,7 @@ from duvae.config import ModelConfig
 from duvae.mae import mae_regularisers, pairwise_kl
 from duvae.objectives import LossTerms, free_bits_kl, kl_per_dim, kl_weight_at, training_loss
 from duvae.posteriors import DUHead, GaussianHead, IAFHead
-from duvae.sa_vae import clip_per_example, negative_elbo, refined_posterior, svi_refine
+from duvae.sa_vae import clip_total_norm, negative_elbo, refined_posterior, svi_refine
 from duvae.vae import VAE
 
 N_BITS, FEAT = 8, 16
@@ -411,17 +411,50 @@ def test_training_loss_rejects_bad_weight():
 # --------------------------------------------------------------------------------------------
 # SA-VAE
 # --------------------------------------------------------------------------------------------
-def test_clip_per_example_matches_loop():
+def test_clip_total_norm_rescales_the_whole_batch():
     g = torch.tensor([[3.0, 4.0], [0.3, 0.4], [30.0, 40.0], [0.0, 0.0]])
-    out = clip_per_example(g, 5.0)
-    for n in range(g.shape[0]):
-        norm = math.hypot(*g[n].tolist())
-        factor = min(1.0, 5.0 / (norm + 1e-6))
-        assert out[n].tolist() == pytest.approx([v * factor for v in g[n].tolist()], rel=1e-6, abs=1e-7)
-    assert out[2].norm().item() == pytest.approx(5.0, rel=1e-6)
-    assert torch.equal(clip_per_example(g, math.inf), g)
+    total = math.sqrt(sum(v * v for row in g.tolist() for v in row))  # 50.25..., over every entry
+    out = clip_total_norm(g, 5.0)
+    factor = 5.0 / (total + 1e-6)
+    assert out.tolist() == [[pytest.approx(v * factor, rel=1e-6, abs=1e-7) for v in row] for row in g.tolist()]
+    assert out.norm().item() == pytest.approx(5.0, rel=1e-6)
+    small = torch.tensor([[0.3, 0.4]])
+    assert torch.equal(clip_total_norm(small, 5.0), small)  # under the bound: unchanged
+    assert torch.equal(clip_total_norm(g, math.inf), g)
     with pytest.raises(ValueError, match="max_norm"):
-        clip_per_example(g, 0.0)
+        clip_total_norm(g, 0.0)
+
+
+def test_svi_step_is_the_batch_mean_gradient():
+    """One unclipped step without momentum moves example n by -(lr / B) * grad f_n, as the reference's
+    batch-mean objective does (He et al.'s variational_loss, Kim et al.'s OptimN2N)."""
+    model, x = tiny_vae("gaussian", nz=2), tiny_data(n=5)
+    q = model.posterior(x)
+    mu0, logvar0 = q.mu.detach(), q.var.log().detach()
+    torch.manual_seed(21)
+    mu1, logvar1 = svi_refine(model, x, mu0, logvar0, steps=1, lr=0.7, momentum=0.0, create_graph=False,
+                              max_grad_norm=math.inf)
+    # independent: each example's own gradient of f_n, at the same noise
+    mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
+    torch.manual_seed(21)
+    f = negative_elbo(model, x, mu, logvar)  # [B]
+    rows = [torch.autograd.grad(f[n], (mu, logvar), retain_graph=True) for n in range(5)]
+    g_mu = torch.stack([r[0][n] for n, r in enumerate(rows)])
+    g_logvar = torch.stack([r[1][n] for n, r in enumerate(rows)])
+    assert torch.allclose(mu1, mu0 - 0.7 / 5 * g_mu, atol=1e-6)
+    assert torch.allclose(logvar1, logvar0 - 0.7 / 5 * g_logvar, atol=1e-6)
+    assert not torch.allclose(mu1, mu0 - 0.7 * g_mu, atol=1e-6)  # not the summed objective's step
+
+
+def test_svi_step_is_clipped_over_the_batch():
+    """With a tiny bound, the first step moves the whole batch's mu by exactly lr * max_grad_norm."""
+    model, x = tiny_vae("gaussian", nz=2), tiny_data(n=8)
+    q = model.posterior(x)
+    mu0, logvar0 = q.mu.detach(), q.var.log().detach()
+    mu1, logvar1 = svi_refine(model, x, mu0, logvar0, steps=1, lr=1.0, momentum=0.5, create_graph=False,
+                              max_grad_norm=1e-3)
+    assert (mu1 - mu0).norm().item() == pytest.approx(1e-3, rel=1e-3)
+    assert (logvar1 - logvar0).norm().item() == pytest.approx(1e-3, rel=1e-3)
 
 
 def _expected_neg_elbo(model, x, mu, logvar, n_samples=4000, seed=7):
