@@ -51,6 +51,7 @@ class ModelConfig:
     svi_lr: float = 1.0
     svi_momentum: float = 0.5
     agg_max_inner: int = 100  # Agg-VAE: encoder-only steps per batch at most
+    agg_max_epochs: int | None = None  # Agg-VAE: aggressive epochs at most; None = He et al.'s exit rule only
 
     def validate(self) -> "ModelConfig":
         """Refuse invalid hyper-parameters before any work starts."""
@@ -81,6 +82,8 @@ class ModelConfig:
             raise ValueError(f"{self.name}: flow_depth must be >= 0 and flow_width >= 1")
         if self.svi_steps < 0 or self.agg_max_inner < 1:
             raise ValueError(f"{self.name}: svi_steps must be >= 0 and agg_max_inner >= 1")
+        if self.agg_max_epochs is not None and self.agg_max_epochs < 1:
+            raise ValueError(f"{self.name}: agg_max_epochs must be None or >= 1, got {self.agg_max_epochs}")
         return self
 
 
@@ -166,7 +169,7 @@ class TrainConfig:
 
 
 #: (section, field) -> default of config fields added after results were committed
-ADDED_FIELDS = {("train", "max_vocab"): None}
+ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None}
 
 
 def _hashed(d: dict) -> dict:

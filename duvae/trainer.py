@@ -246,6 +246,12 @@ def _leave_aggressive_phase(state: TrainState, mi: float, kind: str) -> bool:
     return state.agg_fails >= 5
 
 
+def _aggressive_epochs_spent(epoch: int, cfg: RunConfig) -> bool:
+    """The ``cpu`` profile's cap on the aggressive phase: epochs ``0 .. agg_max_epochs - 1`` at most."""
+    cap = cfg.model.agg_max_epochs
+    return cap is not None and epoch + 1 >= cap
+
+
 # ---------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +377,8 @@ def fit(
             print(f"[{cfg.model.name}] epoch {epoch}: val loss {row['loss']:.3f} rec {row['rec']:.3f} "
                   f"kl {row['kl']:.3f} mi {row['mi']:.3f} au {int(row['au'])} ({row['seconds']:.1f} s)", flush=True)
 
-        if state.aggressive and _leave_aggressive_phase(state, float(val["mi"]), data.kind):
+        if state.aggressive and (_leave_aggressive_phase(state, float(val["mi"]), data.kind)
+                                 or _aggressive_epochs_spent(epoch, cfg)):
             state.aggressive = False
         val_loss = float(val["loss"])
         improved = val_loss < state.best_loss

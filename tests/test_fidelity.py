@@ -114,9 +114,38 @@ def test_added_config_fields_keep_old_run_ids_and_change_them_when_set():
 
     cfg = run_config("vae", "synthetic", "cpu")
     legacy = cfg.to_dict()
-    del legacy["train"]["max_vocab"]  # the config as it was hashed before the field existed
+    del legacy["train"]["max_vocab"]  # the config as it was hashed before the fields existed
+    del legacy["model"]["agg_max_epochs"]
     digest = hashlib.sha256(json.dumps(legacy, sort_keys=True, default=str).encode()).hexdigest()[:12]
     assert cfg.run_id() == f"synthetic-vae-{digest}"
     capped = cfg.with_(train=replace(cfg.train, max_vocab=100))
     assert capped.run_id() != cfg.run_id()
     assert run_config("vae", "yahoo", "cpu").train.max_vocab == 5000
+
+
+def test_aggressive_phase_ends_after_agg_max_epochs():
+    """The cap ends the aggressive phase after that many epochs, even while the MI keeps rising."""
+    cfg = _cfg("agg_vae", epochs=3, batch_size=16)
+    cfg = cfg.with_(model=dataclasses.replace(cfg.model, agg_max_epochs=1))
+    torch.manual_seed(0)
+    history = fit(build_model(cfg, vocab_size=VOCAB), tiny_text(), cfg, progress=False)
+    assert [row["aggressive"] for row in history] == [True, False, False]
+    uncapped = _cfg("agg_vae", epochs=1, batch_size=16)
+    torch.manual_seed(0)
+    assert fit(build_model(uncapped, vocab_size=VOCAB), tiny_text(), uncapped, progress=False)[0]["aggressive"]
+    with pytest.raises(ValueError, match="agg_max_epochs"):
+        dataclasses.replace(cfg.model, agg_max_epochs=0).validate()
+
+
+def test_cpu_cuts_of_the_costly_procedures_apply_to_table1_data_sets_only():
+    for dataset in ("yahoo", "omniglot"):
+        sa, agg = run_config("sa_vae", dataset, "cpu").model, run_config("agg_vae", dataset, "cpu").model
+        assert sa.svi_steps == 2
+        assert (agg.agg_max_inner, agg.agg_max_epochs) == (20, 2)
+        # every other model keeps the profile's common values (and so its committed run ids)
+        vae = run_config("vae", dataset, "cpu").model
+        assert (vae.svi_steps, vae.agg_max_inner, vae.agg_max_epochs) == (5, 100, None)
+    agg = run_config("agg_vae", "synthetic", "cpu").model  # Figure 1's runs are unchanged
+    assert (agg.agg_max_inner, agg.agg_max_epochs, run_config("sa_vae", "synthetic", "cpu").model.svi_steps) == (100, None, 5)
+    paper = run_config("agg_vae", "omniglot", "paper").model
+    assert (paper.svi_steps, paper.agg_max_inner, paper.agg_max_epochs) == (10, 100, None)
