@@ -7,6 +7,7 @@
         --time 600 --gpus-per-node 1 --cpus-per-task 8
     python -m duvae.sweep figure1 --profile smoke --executor inline      # in this process (debugging)
     python -m duvae.sweep figure1 --profile cpu --seeds 3 --list         # what would run
+    python -m duvae.sweep table1 --models sa_vae agg_vae --datasets omniglot   # a part of it
 
 What it does:
 
@@ -65,18 +66,21 @@ def _result_path(results_dir, cfg: RunConfig, experiment: str) -> Path:
     return result_path(results_dir, cfg.profile, experiment, cfg.run_id())
 
 
-def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=None
+def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=None, datasets=None
          ) -> tuple[list[RunConfig], list[RunConfig]]:
-    """``(to_run, finished)``: the experiment's runs (of ``models`` only, if given) split by whether
-    their result exists."""
+    """``(to_run, finished)``: the experiment's runs (of ``models`` and ``datasets`` only, if given)
+    split by whether their result exists."""
     from duvae import experiments
 
     configs = experiments.get(experiment).runs(profile, seeds)
-    if models:
-        unknown = sorted(set(models) - {c.model.name for c in configs})
+    for flag, wanted, key in (("--models", models, lambda c: c.model.name), ("--datasets", datasets, lambda c: c.dataset)):
+        if not wanted:
+            continue
+        unknown = sorted(set(wanted) - {key(c) for c in configs})
         if unknown:
-            raise SystemExit(f"--models: {unknown} are not models of {experiment}")
-        configs = [c for c in configs if c.model.name in models]
+            raise SystemExit(f"{flag}: {unknown} are not among the {flag[2:]} of {experiment} at {profile} "
+                             f"(these are: {sorted({key(c) for c in configs})})")
+        configs = [c for c in configs if key(c) in wanted]
     finished = [_result_path(results_dir, c, experiment).is_file() for c in configs]
     return [c for c, f in zip(configs, finished) if not f], [c for c, f in zip(configs, finished) if f]
 
@@ -194,11 +198,11 @@ def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
 def sweep(args) -> list[Outcome]:
     from tqdm.auto import tqdm
 
-    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models)
+    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models, args.datasets)
     configs = todo + done
     for run_id in args.restart or []:
         restart(run_id, configs, args.experiment, args.results_dir, args.runs_dir)
-    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models)
+    todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models, args.datasets)
     print(f"{args.experiment} [{args.profile}]: {len(todo) + len(done)} runs, {len(done)} already finished, "
           f"{len(todo)} to run with the {args.executor} executor", flush=True)
     if args.list:
@@ -312,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", choices=PROFILES)
     p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
     p.add_argument("--models", nargs="*", default=None, help="only these models of the experiment")
+    p.add_argument("--datasets", nargs="*", default=None, help="only these data sets of the experiment")
     p.add_argument("--executor", default="local", choices=EXECUTORS)
     p.add_argument("--jobs", type=int, default=2, help="local: worker processes (default 2)")
     p.add_argument("--partition", default=None, help="slurm: partition")

@@ -201,3 +201,19 @@ def test_result_json_is_plain_json(tmp_path):
     for path in (tmp_path / "results" / "smoke" / "figure1").glob("*.json"):
         json.loads(path.read_text())
         assert path.stat().st_size < 200_000
+
+
+def test_models_and_datasets_select_part_of_an_experiment(tmp_path, capsys):
+    """--models and --datasets filter the plan (Table 1 lists runs without loading data)."""
+    argv = ["table1", "--profile", "smoke", "--seeds", "2", "--results-dir", str(tmp_path / "results"), "--list"]
+    assert sweep.main(argv + ["--models", "sa_vae", "agg_vae", "--datasets", "omniglot"]) == 0
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 4  # 2 models x 2 seeds, Omniglot only
+    assert {ln[0].rsplit("-", 1)[0] for ln in lines} == {"omniglot-sa_vae", "omniglot-agg_vae"}
+    assert sweep.main(argv + ["--datasets", "yahoo"]) == 0
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 14 * 2 and all(ln[0].startswith("yahoo-") for ln in lines)
+    with pytest.raises(SystemExit, match="--datasets"):
+        sweep.main(argv + ["--datasets", "mnist"])
+    with pytest.raises(SystemExit, match="--models"):
+        sweep.main(argv + ["--models", "ae"])
