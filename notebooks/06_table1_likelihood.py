@@ -90,7 +90,8 @@ for dataset in datasets:
 # For each statement: the paper's two numbers, our two means, the difference in the direction the
 # paper states (positive = as the paper says) and the larger of the two rows' seed-to-seed standard
 # deviations. A statement **holds** here only if the difference exceeds that spread; "same
-# direction, within the seed spread" means our seeds cannot tell the two rows apart. Nothing was tuned
+# direction, within the seed spread" means our seeds cannot tell the two rows apart; a row with a
+# single finished seed has no spread and decides nothing (the `seeds` column). Nothing was tuned
 # to make a statement hold.
 
 # %%
@@ -126,16 +127,17 @@ for dataset in datasets:
 # %% [markdown]
 # ## What the runs cost
 #
-# Wall time of each run as the trainer measured it (training and test), per row and data set: the
-# figures the README's cost table sums.
+# Wall time of each run as its trainer measured it (training and test), summed per row and data set
+# by `duvae.costs`; a missing run is projected at the mean of the finished runs of its model on its
+# data set (`basis`), and SA-VAE or Agg-VAE without a measurement of their own stay empty rather than
+# guessed. `machine_h` assumes two runs at a time (the sweep's default `--jobs 2` on 2 cores). The
+# README's cost table is `python -m duvae.costs --profile cpu figure1:3 table1:3 figure2:1`.
 
 # %%
-cost = pd.DataFrame([{"dataset": r["dataset"], "row": r["extra"].get("row") or table1.row_of(r),
-                      "minutes": r["wall_seconds"] / 60, "epochs": r["metrics"].get("epochs"),
-                      "threads": r["machine"]["threads"], "CPU": r["machine"]["cpu"]} for r in results])
-if len(cost):
-    cost = cost.groupby(["dataset", "row"]).agg(runs=("minutes", "size"), minutes_mean=("minutes", "mean"),
-                                                minutes_total=("minutes", "sum"), epochs=("epochs", "mean"))
-    save_table(cost, "06_table1_cost")
-    print(f"total: {cost['minutes_total'].sum() / 60:.2f} h of run time")
+from duvae.costs import cost_table
+
+cost = cost_table({"table1": n_seeds}, profile, jobs=2)
+save_table(cost, "06_table1_cost")
+measured = cost.loc[("total", "", ""), "measured_h"]
+print(f"measured so far: {measured:.2f} h of run time, on {', '.join(machines) or '-'}")
 cost

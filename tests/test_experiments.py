@@ -89,6 +89,10 @@ def test_claims_verdicts_follow_the_difference_and_the_seed_spread():
     close = [_fake(du, "omniglot", s, 90.0 + s) for s in range(3)] + [_fake(bn, "omniglot", s, 90.5 + s) for s in range(3)]
     assert table1.claims(close, "omniglot").loc[f"best DU-VAE has a lower NLL than {bn}", "verdict"] == \
         "same direction, within the seed spread"
+    # one seed on either side decides nothing, however large the difference
+    lone = results[:3] + [_fake(bn, "omniglot", 0, 99.0)]
+    row = table1.claims(lone, "omniglot").loc[f"best DU-VAE has a lower NLL than {bn}"]
+    assert row["verdict"] == table1.ONE_SEED and row["seeds"] == "3 vs 1" and row["difference"] > 8
 
 
 def test_table1_curves_and_figure2_heatmaps_draw_from_results():

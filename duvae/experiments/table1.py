@@ -194,8 +194,14 @@ def row_values(results: list[dict], dataset: str, label: str, metric: str) -> li
             if r["dataset"] == dataset and (r.get("extra", {}).get("row") or row_of(r)) == label]
 
 
-def _verdict(diff: float, spread: float) -> str:
-    """``diff`` > 0 is the paper's direction; ``spread`` the larger seed-to-seed std of the two sides."""
+ONE_SEED = "one seed: no spread to judge by"
+
+
+def _verdict(diff: float, spread: float, seeds: int = 2) -> str:
+    """``diff`` > 0 is the paper's direction; ``spread`` the larger seed-to-seed std of the two sides;
+    ``seeds`` the fewer seeds of the two (one seed has no spread, so it decides nothing)."""
+    if seeds < 2:
+        return ONE_SEED
     if diff > spread:
         return "holds"
     if diff > 0:
@@ -208,7 +214,8 @@ def claims(results: list[dict], dataset: str):
 
     Columns: the claim, the paper's numbers, ours (means), the difference in the paper's direction
     (positive = as the paper says), the larger of the two sides' seed-to-seed standard deviations,
-    and the verdict ("holds" only if the difference exceeds that spread). Rows without results
+    the seeds behind each side, and the verdict ("holds" only if the difference exceeds that spread;
+    a side with one seed has no spread, so its verdict is :data:`ONE_SEED`). Rows without results
     read "no results".
     """
     import statistics
@@ -229,11 +236,13 @@ def claims(results: list[dict], dataset: str):
         pb, pw = paper(better, metric), paper(worse, metric)
         row = {"claim": claim, "paper": f"{pb} vs {pw}"}
         if nb == 0 or nw == 0:
-            out.append({**row, "ours": "no results", "difference": None, "seed spread": None, "verdict": "no results"})
+            out.append({**row, "ours": "no results", "difference": None, "seed spread": None,
+                        "seeds": f"{nb} vs {nw}", "verdict": "no results"})
             return
         diff = (w - b) if lower_is_better else (b - w)
-        out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff, "seed spread": max(sb, sw),
-                    "verdict": _verdict(diff, max(sb, sw))})
+        out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff,
+                    "seed spread": max(sb, sw) if min(nb, nw) > 1 else None, "seeds": f"{nb} vs {nw}",
+                    "verdict": _verdict(diff, max(sb, sw), min(nb, nw))})
 
     classic = {label: stat(label, "nll")[0] for label in CLASSIC_ROWS}
     best_du = min((r for r in DU_ROWS if classic[r] is not None), key=classic.get, default=DU_ROWS[0])
