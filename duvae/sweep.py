@@ -195,6 +195,43 @@ def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
     return [sorted(s, key=_data_key) for s in (configs[i::jobs] for i in range(jobs)) if s]
 
 
+def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) -> None:
+    """Report each run as its result file (or its error.txt) appears, until all jobs are done."""
+    import json
+
+    while pending:
+        for run_id, cfg in list(pending.items()):
+            path = _result_path(args.results_dir, cfg, args.experiment)
+            error = runs_root / run_id / "error.txt"
+            if path.is_file():
+                rec = json.loads(path.read_text())
+                report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
+                               rec["metrics"].get("nll")))
+                del pending[run_id]
+            elif error.is_file() and error.stat().st_mtime >= started:
+                lines = error.read_text().strip().splitlines()
+                report(Outcome(run_id, cfg.model.name, cfg.train.seed, False, error=lines[-1] if lines else "failed",
+                               log=str(error)))
+                del pending[run_id]
+        if all(job.done() for job in jobs):
+            break
+        time.sleep(args.poll)
+
+
+def _interrupted(jobs, executor: str, left: int) -> None:
+    """Ctrl-C: stop the local workers (submitit's jobs ignore SIGTERM and would run on); Slurm jobs
+    run on, and the message says how to cancel them."""
+    if executor == "local":
+        for job in jobs:
+            job.cancel()
+        print(f"\ninterrupted: stopped {len(jobs)} local worker(s); {left} run(s) not finished. Finished results "
+              f"are kept, and the next sweep resumes an interrupted run from its last epoch.", flush=True)
+    else:
+        ids = " ".join(sorted({str(job.job_id).split("_")[0] for job in jobs}))
+        print(f"\ninterrupted: the Slurm jobs keep running ({left} run(s) not finished); "
+              f"cancel them with `scancel {ids}`.", flush=True)
+
+
 def sweep(args) -> list[Outcome]:
     from tqdm.auto import tqdm
 
@@ -250,29 +287,16 @@ def sweep(args) -> list[Outcome]:
     print(f"submitted {len(jobs)} job(s); logs in {logs}", flush=True)
 
     # progress: a result file appears as each run finishes, an error.txt as one fails
-    import json
-
     from duvae.trainer import default_runs_dir
 
     runs_root = Path(args.runs_dir or default_runs_dir())
     pending = {c.run_id(): c for c in todo}
-    while pending:
-        for run_id, cfg in list(pending.items()):
-            path = _result_path(args.results_dir, cfg, args.experiment)
-            error = runs_root / run_id / "error.txt"
-            if path.is_file():
-                rec = json.loads(path.read_text())
-                report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
-                               rec["metrics"].get("nll")))
-                del pending[run_id]
-            elif error.is_file() and error.stat().st_mtime >= started:
-                lines = error.read_text().strip().splitlines()
-                report(Outcome(run_id, cfg.model.name, cfg.train.seed, False, error=lines[-1] if lines else "failed",
-                               log=str(error)))
-                del pending[run_id]
-        if all(job.done() for job in jobs):
-            break
-        time.sleep(args.poll)
+    try:
+        _follow(jobs, pending, runs_root, started, args, report)
+    except KeyboardInterrupt:
+        bar.close()
+        _interrupted(jobs, args.executor, len(pending))
+        raise SystemExit(130) from None
 
     # failures: from the workers' own outcomes, or a worker that died
     for job, share in zip(jobs, shares):

@@ -217,3 +217,24 @@ def test_models_and_datasets_select_part_of_an_experiment(tmp_path, capsys):
         sweep.main(argv + ["--datasets", "mnist"])
     with pytest.raises(SystemExit, match="--models"):
         sweep.main(argv + ["--models", "ae"])
+
+
+def test_ctrl_c_stops_the_local_workers(tmp_path, monkeypatch, capsys):
+    """submitit's local jobs ignore SIGTERM; an interrupted sweep must cancel them, not leave them running."""
+    seen = {}
+
+    def interrupt(jobs, *args, **kwargs):
+        seen["jobs"] = jobs
+        time.sleep(1.0)  # the workers are up and training
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "_follow", interrupt)
+    with pytest.raises(SystemExit) as stop:
+        _sweep(tmp_path, "--executor", "local", "--jobs", "2")
+    assert stop.value.code == 130
+    deadline = time.time() + 30
+    while not all(job.done() for job in seen["jobs"]) and time.time() < deadline:
+        time.sleep(0.2)
+    assert [job.state for job in seen["jobs"]] == ["INTERRUPTED", "INTERRUPTED"]
+    out = capsys.readouterr().out
+    assert "stopped 2 local worker(s)" in out and "resumes" in out
