@@ -142,11 +142,23 @@ def _fmt(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def cpu_counts(records: list[dict]) -> str:
+    """Where the seeds of a cell ran, e.g. ``"Intel Xeon x2, AMD EPYC x1"`` (re-runs differ across kinds of CPU)."""
+    from collections import Counter
+
+    def short(name: str) -> str:
+        return " ".join(name.replace("(R)", "").replace("(TM)", "").split()[:2])
+
+    counts = Counter(short(r.get("machine", {}).get("cpu", "unknown")) for r in records)
+    return ", ".join(f"{name} x{n}" for name, n in counts.most_common())
+
+
 def table(results: list[dict], profile: str = "cpu"):
     """Our Table 1 (mean ± std over seeds) with the paper's value beside each cell.
 
     One row per Table 1 row; per data set the columns ``<dataset> NLL`` ... ``AU`` (ours) and
-    ``<dataset> NLL (paper)`` ...; a data set that cannot run reads "not available" with the reason.
+    ``<dataset> NLL (paper)`` ..., the number of seeds and the CPUs they ran on; a data set that cannot
+    run reads "not available" with the reason.
     """
     import pandas as pd
 
@@ -166,6 +178,7 @@ def table(results: list[dict], profile: str = "cpu"):
                 paper = PAPER[label][dataset][i]
                 row[f"{col} (paper)"] = "-" if paper is None else paper
             row[f"{dataset} seeds"] = len(mine)
+            row[f"{dataset} CPUs"] = cpu_counts(mine)
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
