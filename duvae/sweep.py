@@ -276,7 +276,7 @@ def sweep(args) -> list[Outcome]:
     run_many_ = importlib.import_module("duvae.sweep").run_many
     if args.executor == "local":
         shares = _shares(todo, max(1, min(args.jobs, len(todo))))
-        threads = max(1, cores // len(shares))
+        threads = args.threads or max(1, cores // len(shares))
         jobs = [executor.submit(run_many_, share, args.experiment, args.results_dir, args.runs_dir, args.device,
                                 threads) for share in shares]
     else:
@@ -343,6 +343,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="*", default=None, help="only these data sets of the experiment")
     p.add_argument("--executor", default="local", choices=EXECUTORS)
     p.add_argument("--jobs", type=int, default=2, help="local: worker processes (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="local: torch threads per worker (default: cores / jobs; less when the machine is shared)")
     p.add_argument("--partition", default=None, help="slurm: partition")
     p.add_argument("--time", type=int, default=600, help="minutes per job (default 600)")
     p.add_argument("--gpus-per-node", type=int, default=0, help="slurm: GPUs per task")
@@ -361,8 +363,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.seeds < 1 or args.jobs < 1:
-        raise SystemExit("--seeds and --jobs must be >= 1")
+    if args.seeds < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        raise SystemExit("--seeds, --jobs and --threads must be >= 1")
     if args.logs is None:
         from duvae.trainer import default_runs_dir
 

@@ -54,6 +54,15 @@ def test_local_executor_runs_workers_in_processes(tmp_path, capsys):
     assert list((tmp_path / "runs" / "_submitit").glob("*_log.out"))  # submitit's per-job logs
 
 
+def test_threads_per_local_worker_can_be_set(tmp_path, capsys):
+    """One worker would take every core (cores / jobs); --threads 1 leaves room for other work."""
+    assert _sweep(tmp_path, "--executor", "local", "--jobs", "1", "--threads", "1", "--models", "vae") == 0
+    (result,) = load_results("smoke", "figure1", tmp_path / "results")
+    assert result["machine"]["threads"] == 1
+    with pytest.raises(SystemExit, match="--threads"):
+        _sweep(tmp_path, "--threads", "0")
+
+
 def test_one_failing_run_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
     import duvae.trainer as trainer_mod
 
