@@ -2,7 +2,8 @@ r"""What a reproduction costs: measured wall time of the finished runs, projecte
 
 For each experiment (with its number of seeds) at a profile, every planned run
 (:func:`duvae.experiments.get(name).runs`) is either **finished**, and costs the wall time its
-trainer measured (training and test, ``wall_seconds`` of its committed result), or **missing**, and
+trainer measured (training and test, ``wall_seconds`` of its committed result; for a run resumed
+after an interruption, the sum of its epochs and its test), or **missing**, and
 is projected at the mean cost of the finished runs of the same model on the same data set:
 
 .. math::
@@ -29,6 +30,13 @@ import math
 from duvae.results import result_path
 
 
+def _seconds(record: dict) -> float:
+    """A run's cost: its trainer's wall time, or, for a run resumed after an interruption (whose wall
+    time counts only the resumed part), the sum of all its epochs plus its test, if larger."""
+    epochs_and_test = float(record.get("train_seconds", 0.0)) + float(record.get("metrics", {}).get("test_seconds", 0.0))
+    return max(float(record["wall_seconds"]), epochs_and_test)
+
+
 def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict]:
     """One row per distinct run of ``plan`` (``{experiment: seeds}``): experiment, data set, model,
     run id, and ``seconds`` (measured) or ``None`` (missing), plus the CPU it ran on."""
@@ -46,7 +54,7 @@ def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict
             rows.append({
                 "experiment": name, "dataset": cfg.dataset, "model": cfg.model.name, "run_id": run_id,
                 "standard": cfg.model.procedure == "standard",
-                "seconds": float(record["wall_seconds"]) if record else None,
+                "seconds": _seconds(record) if record else None,
                 "cpu": record["machine"]["cpu"] if record else None,
             })
     return rows

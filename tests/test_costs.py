@@ -58,3 +58,14 @@ def test_cli_prints_a_markdown_table(tmp_path, capsys):
     assert "| experiment" in out and "measured on: Some CPU" in out
     with pytest.raises(SystemExit):
         main(["table1", "--profile", "smoke"])
+
+
+def test_a_resumed_run_costs_all_its_epochs(tmp_path):
+    cfg = table1.runs("smoke", 1)[0]
+    path = result_path(tmp_path, "smoke", "table1", cfg.run_id())
+    path.parent.mkdir(parents=True)
+    # resumed: this call's wall time (100 s) saw only the last epochs; the epochs sum to 300 s, test 50 s
+    path.write_text(json.dumps({"wall_seconds": 100.0, "train_seconds": 300.0, "metrics": {"test_seconds": 50.0},
+                                "machine": {"cpu": "x"}}))
+    (row,) = [r for r in run_costs({"table1": 1}, "smoke", tmp_path) if r["run_id"] == cfg.run_id()]
+    assert row["seconds"] == 350.0
