@@ -33,6 +33,7 @@ import argparse
 import importlib
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -218,6 +219,26 @@ def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) 
         time.sleep(args.poll)
 
 
+def _catch_stop_signals() -> dict:
+    """While a sweep follows its jobs, SIGINT (Ctrl-C) and SIGTERM (``kill``) raise KeyboardInterrupt,
+    so that it cancels its workers; returns the previous handlers.
+
+    A sweep started in the background (``nohup ... &``) inherits an *ignored* SIGINT, which its
+    worker processes would inherit in turn, and then ignore submitit's cancel (a SIGINT) as well.
+    Installing a handler here, before the workers start, gives them the default one.
+    """
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop)):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave the handlers alone
+            pass
+    return previous
+
+
 def _interrupted(jobs, executor: str, left: int) -> None:
     """Ctrl-C: stop the local workers (submitit's jobs ignore SIGTERM and would run on); Slurm jobs
     run on, and the message says how to cancel them."""
@@ -268,30 +289,41 @@ def sweep(args) -> list[Outcome]:
         bar.close()
         return outcomes
 
+    previous = _catch_stop_signals()
+    try:
+        return _submit_and_follow(args, todo, outcomes, bar, report, cores)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _submit_and_follow(args, todo: list[RunConfig], outcomes: list[Outcome], bar, report, cores: int) -> list[Outcome]:
+    """Submit the runs to submitit (local workers or a Slurm array) and report them as they finish."""
     started = time.time()
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     executor = _executor(args, logs)
     # submit this module's functions by their importable name (not __main__ under python -m)
     run_many_ = importlib.import_module("duvae.sweep").run_many
-    if args.executor == "local":
-        shares = _shares(todo, max(1, min(args.jobs, len(todo))))
-        threads = args.threads or max(1, cores // len(shares))
-        jobs = [executor.submit(run_many_, share, args.experiment, args.results_dir, args.runs_dir, args.device,
-                                threads) for share in shares]
-    else:
-        shares = [[cfg] for cfg in todo]
-        n = len(shares)
-        jobs = executor.map_array(run_many_, shares, [args.experiment] * n, [args.results_dir] * n,
-                                  [args.runs_dir] * n, [args.device] * n, [args.cpus_per_task] * n)
-    print(f"submitted {len(jobs)} job(s); logs in {logs}", flush=True)
-
-    # progress: a result file appears as each run finishes, an error.txt as one fails
     from duvae.trainer import default_runs_dir
 
     runs_root = Path(args.runs_dir or default_runs_dir())
     pending = {c.run_id(): c for c in todo}
+    jobs: list = []
     try:
+        if args.executor == "local":
+            shares = _shares(todo, max(1, min(args.jobs, len(todo))))
+            threads = args.threads or max(1, cores // len(shares))
+            for share in shares:  # one at a time, so that an interrupt cancels those already started
+                jobs.append(executor.submit(run_many_, share, args.experiment, args.results_dir, args.runs_dir,
+                                            args.device, threads))
+        else:
+            shares = [[cfg] for cfg in todo]
+            n = len(shares)
+            jobs = executor.map_array(run_many_, shares, [args.experiment] * n, [args.results_dir] * n,
+                                      [args.runs_dir] * n, [args.device] * n, [args.cpus_per_task] * n)
+        print(f"submitted {len(jobs)} job(s); logs in {logs}", flush=True)
+        # progress: a result file appears as each run finishes, an error.txt as one fails
         _follow(jobs, pending, runs_root, started, args, report)
     except KeyboardInterrupt:
         bar.close()

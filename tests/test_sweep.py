@@ -247,3 +247,50 @@ def test_ctrl_c_stops_the_local_workers(tmp_path, monkeypatch, capsys):
     assert [job.state for job in seen["jobs"]] == ["INTERRUPTED", "INTERRUPTED"]
     out = capsys.readouterr().out
     assert "stopped 2 local worker(s)" in out and "resumes" in out
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (Linux /proc)."""
+    from pathlib import Path
+
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_of_a_background_sweep_stops_its_workers(tmp_path):
+    """`nohup python -m duvae.sweep ... &` ignores SIGINT, and so would its workers; `kill` (SIGTERM) of
+    the sweep must still stop them, so nothing trains on unseen after the sweep is gone."""
+    import signal
+
+    logs = tmp_path / "submitit-logs"
+    argv = [sys.executable, "-m", "duvae.sweep", "figure1", "--profile", "smoke", "--seeds", "3", "--executor", "local",
+            "--jobs", "2", "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"),
+            "--logs", str(logs), "--poll", "0.2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for line in proc.stdout:
+            if "submitted" in line:
+                break
+        deadline = time.time() + 30
+        while len(_processes_mentioning(str(logs))) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(_processes_mentioning(str(logs))) >= 2  # the workers are up
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "stopped 2 local worker(s)" in out
+    deadline = time.time() + 30
+    while _processes_mentioning(str(logs)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(logs)) == []
