@@ -172,8 +172,9 @@ class TrainConfig:
 ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None}
 
 
-def _hashed(d: dict) -> dict:
-    """``d`` without the added fields that sit at their default (see :meth:`RunConfig.run_id`)."""
+def run_identity(d: dict) -> dict:
+    """What of a config dict ``d`` defines the run: ``d`` without the added fields that sit at their
+    default (see :meth:`RunConfig.run_id`). Two configs with equal identities are the same run."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
     for (section, name), default in ADDED_FIELDS.items():
         if d.get(section, {}).get(name, default) == default:
@@ -212,7 +213,7 @@ class RunConfig:
         Fields added after results were committed (:data:`ADDED_FIELDS`) enter the hash only when
         they differ from their default, so the ids of those results stay valid.
         """
-        blob = json.dumps(_hashed(self.to_dict()), sort_keys=True, default=str).encode()
+        blob = json.dumps(run_identity(self.to_dict()), sort_keys=True, default=str).encode()
         return f"{self.dataset}-{self.model.name}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
     def with_(self, **changes) -> "RunConfig":

@@ -67,13 +67,14 @@ def machine_info(device: torch.device) -> dict:
     return info
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` as plain JSON types (tuples to lists, tensors to lists, NaN to None)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if torch.is_tensor(value):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, float) and value != value:  # NaN is not JSON
         return None
     if isinstance(value, (bool, int, float, str)) or value is None:
@@ -86,7 +87,7 @@ def write_result(path: Path, record: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=1, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(jsonable(record), indent=1, sort_keys=False) + "\n")
     os.replace(tmp, path)
     return path
 

@@ -19,8 +19,11 @@ What it does:
    slurm``, a job array of one task per run (``--parallel`` tasks at once). ``--executor inline``
    runs them in this process. Scheduling is submitit's and Slurm's, not ours.
 3. Each run is :func:`duvae.trainer.train_or_load` under the run directory's lock (two jobs can never
-   train one run at once), then the experiment's ``extra_metrics``, then the result JSON
-   (:mod:`duvae.results`). A failing run does not stop the others: it is reported at the end with
+   train one run at once), then the experiment's extras, then the result JSON
+   (:mod:`duvae.results`). A run that another experiment of the same profile has already committed
+   (same run id and config, e.g. a Figure 2 cell that is a Table 1 row) is not re-trained: its
+   result is copied, with its wall time and machine, when this experiment's extras follow from the
+   config alone (:func:`shared_result`). A failing run does not stop the others: it is reported at the end with
    its error and its log file.
 4. Progress: a bar over the runs and one line per finished run (model, seed, wall time, NLL).
 
@@ -105,6 +108,50 @@ def _run_cost(run, seconds_now: float) -> float:
     return seconds_now
 
 
+def shared_result(cfg: RunConfig, experiment: str, results_dir=None) -> dict | None:
+    """The committed result of run ``cfg`` under another experiment of its profile, or None.
+
+    Only a result with the same results version and the same config counts (a run id is a hash of
+    the config, so this guards against a stale or hand-edited file, not a collision); fields added to
+    the config after the result was made count at their defaults (:func:`duvae.config.run_identity`).
+    """
+    import json
+
+    from duvae.config import run_identity
+    from duvae.results import RESULTS_VERSION, default_results_dir, jsonable
+
+    want = jsonable(run_identity(cfg.to_dict()))
+    root = Path(results_dir or default_results_dir()) / cfg.profile
+    for path in sorted(root.glob(f"*/{cfg.run_id()}.json")):
+        if path.parent.name == experiment:
+            continue
+        record = json.loads(path.read_text())
+        if record.get("version") == RESULTS_VERSION and run_identity(record.get("config", {})) == want:
+            return record
+    return None
+
+
+def copy_shared(cfg: RunConfig, experiment: str, results_dir=None) -> Outcome | None:
+    """If another experiment has committed run ``cfg`` (:func:`shared_result`) and ``experiment``'s
+    extras follow from the config alone, write that result under ``experiment`` (with its extras,
+    the original wall time and machine, and ``copied_from``); None where the run must be trained."""
+    from duvae import experiments
+    from duvae.results import write_result
+
+    module = experiments.get(experiment)
+    if hasattr(module, "extra_metrics"):  # its extras are measured on the model: train or load it
+        return None
+    record = shared_result(cfg, experiment, results_dir)
+    if record is None:
+        return None
+    other = record["experiment"]
+    copy = {**record, "experiment": experiment, "extra": module.extra_from_config(cfg),
+            "copied_from": f"{other}/{record['run_id']}.json"}
+    write_result(_result_path(results_dir, cfg, experiment), copy)
+    return Outcome(copy["run_id"], cfg.model.name, cfg.train.seed, True, copy["wall_seconds"],
+                   copy["metrics"].get("nll"), details={"copied_from": copy["copied_from"]})
+
+
 def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, device=None,
             wait: bool = False, data_cache: dict | None = None) -> Outcome:
     """Train (or load) one run, measure the experiment's extras, write its result; never raises.
@@ -121,6 +168,10 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
     log = str(Path(runs_dir or default_runs_dir()) / run_id / "error.txt")
     start = time.perf_counter()
     try:
+        copied = copy_shared(cfg, experiment, results_dir)
+        if copied is not None:
+            return copied
+        module = experiments.get(experiment)
         device = pick_device(device)
         data = None
         if data_cache is not None:
@@ -130,8 +181,9 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
                 data_cache[key] = load_run_data(cfg, device=device)
             data = data_cache[key]
         run = train_or_load(cfg, runs_dir=runs_dir, device=device, progress=False, wait=wait, data=data)
-        module = experiments.get(experiment)
-        extra = module.extra_metrics(run) if hasattr(module, "extra_metrics") else {}
+        extra = module.extra_from_config(cfg) if hasattr(module, "extra_from_config") else {}
+        if hasattr(module, "extra_metrics"):
+            extra.update(module.extra_metrics(run))
         seconds = time.perf_counter() - start
         record = make_record(run, experiment, _run_cost(run, seconds), extra)
         write_result(_result_path(results_dir, cfg, experiment), record)
@@ -206,8 +258,9 @@ def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) 
             error = runs_root / run_id / "error.txt"
             if path.is_file():
                 rec = json.loads(path.read_text())
+                details = {"copied_from": rec["copied_from"]} if "copied_from" in rec else {}
                 report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
-                               rec["metrics"].get("nll")))
+                               rec["metrics"].get("nll"), details=details))
                 del pending[run_id]
             elif error.is_file() and error.stat().st_mtime >= started:
                 lines = error.read_text().strip().splitlines()
@@ -278,9 +331,21 @@ def sweep(args) -> list[Outcome]:
     def report(o: Outcome) -> None:
         nll = f"NLL {o.nll:.3f}" if o.nll is not None else ""
         status = nll if o.ok else f"FAILED: {o.error[:160]}"
+        if o.details.get("copied_from"):
+            status += f"  (not re-trained: result of {o.details['copied_from']})"
         bar.write(f"  {o.model:<9} seed {o.seed}  {o.seconds:7.1f} s  {status}")
         bar.update(1)
         outcomes.append(o)
+
+    # runs another experiment already committed are copied here, at once, not sent to a worker
+    copied = {c.run_id(): copy_shared(c, args.experiment, args.results_dir) for c in todo}
+    for o in copied.values():
+        if o is not None:
+            report(o)
+    todo = [c for c in todo if copied[c.run_id()] is None]
+    if not todo:
+        bar.close()
+        return outcomes
 
     if args.executor == "inline":
         cache: dict = {}

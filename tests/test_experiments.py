@@ -57,10 +57,11 @@ def test_table1_smoke_sweep(tmp_path, mirror, monkeypatch):
     t = table1.table(results, "smoke")
     assert (t["yahoo seeds"] == 1).all() and (t["omniglot seeds"] == 1).all()
     assert t["omniglot CPUs"].str.endswith(" x1").all()
-    # Figure 2's cells shared with Table 1 load the finished runs instead of training them again
+    # Figure 2's cells shared with Table 1 are copied from its results instead of trained again
     argv[0] = "figure2"
     assert sweep.main(argv) == 0
-    assert len(load_results("smoke", "figure2", tmp_path / "results")) == 40
+    cells = load_results("smoke", "figure2", tmp_path / "results")
+    assert len(cells) == 40 and sum("copied_from" in c for c in cells) == 6
 
 
 def test_cpu_counts_names_each_kind_of_cpu():

@@ -7,6 +7,7 @@ generated, so no data files are needed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -294,3 +295,58 @@ def test_kill_of_a_background_sweep_stops_its_workers(tmp_path):
     while _processes_mentioning(str(logs)) and time.time() < deadline:
         time.sleep(0.2)
     assert _processes_mentioning(str(logs)) == []
+
+
+def _shared_cell():
+    """A Figure 2 cell that is also a Table 1 row at the smoke profile (DU-VAE (0.5, 0.8), Omniglot)."""
+    from duvae.experiments import figure2, table1
+
+    rows = {c.run_id(): c for c in table1.runs("smoke", 1)}
+    cells = [c for c in figure2.runs("smoke", 1) if c.run_id() in rows and c.dataset == "omniglot"]
+    return next(c for c in cells if (c.model.gamma, c.model.p_keep) == (0.5, 0.8))
+
+
+def test_a_run_committed_by_another_experiment_is_copied_not_retrained(tmp_path, mirror, monkeypatch, capsys):
+    """A Figure 2 cell that is a Table 1 row is the same run: on a machine without its checkpoints
+    (they are not committed) the sweep copies Table 1's result instead of training it again."""
+    monkeypatch.setenv("DUVAE_DATA_MIRROR", str(mirror))
+    cfg, results, runs = _shared_cell(), tmp_path / "results", tmp_path / "runs"
+    assert sweep.run_one(cfg, "table1", results, runs).ok
+    shutil.rmtree(runs)  # a fresh clone: results are committed, checkpoints are not
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run committed under table1 was trained again")
+
+    monkeypatch.setattr("duvae.trainer.train_or_load", no_training)
+    argv = ["figure2", "--profile", "smoke", "--seeds", "1", "--executor", "inline", "--results-dir", str(results),
+            "--runs-dir", str(runs), "--models", "du_vae", "--datasets", "omniglot"]
+    monkeypatch.setattr(sweep, "plan", lambda *a, **k: ([cfg], []))  # this one cell only
+    assert sweep.main(argv) == 0
+    assert "not re-trained: result of table1/" in capsys.readouterr().out
+    row, = load_results("smoke", "table1", results)
+    cell, = load_results("smoke", "figure2", results)
+    assert cell["metrics"] == row["metrics"] and cell["history"] == row["history"]
+    assert cell["wall_seconds"] == row["wall_seconds"] and cell["machine"] == row["machine"]
+    assert cell["experiment"] == "figure2" and cell["copied_from"] == f"table1/{cfg.run_id()}.json"
+    assert cell["extra"] == {"gamma": 0.5, "p_keep": 0.8} and row["extra"]["row"] == "DU-VAE (0.5, 0.8)"
+
+
+def test_a_stale_result_of_the_same_run_id_is_not_copied(tmp_path, mirror, monkeypatch):
+    """Only a result whose config is the run's (same identity, same results version) is reused."""
+    monkeypatch.setenv("DUVAE_DATA_MIRROR", str(mirror))
+    cfg, results = _shared_cell(), tmp_path / "results"
+    assert sweep.run_one(cfg, "table1", results, tmp_path / "runs").ok
+    assert sweep.shared_result(cfg, "figure2", results)["run_id"] == cfg.run_id()
+    assert sweep.shared_result(cfg, "table1", results) is None  # its own experiment does not count
+    path = results / "smoke" / "table1" / f"{cfg.run_id()}.json"
+    record = json.loads(path.read_text())
+    record["config"]["model"]["gamma"] = 0.6  # edited by hand, or made by other code
+    path.write_text(json.dumps(record))
+    assert sweep.shared_result(cfg, "figure2", results) is None
+    record["config"]["model"]["gamma"] = 0.5
+    record["config"]["model"].pop("agg_max_epochs")  # a field added later counts at its default
+    path.write_text(json.dumps(record))
+    assert sweep.shared_result(cfg, "figure2", results) is not None
+    record["version"] = 0
+    path.write_text(json.dumps(record))
+    assert sweep.shared_result(cfg, "figure2", results) is None

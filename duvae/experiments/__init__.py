@@ -4,8 +4,12 @@ Each module declares, as plain data and small functions:
 
 - ``NAME``: the experiment's name (the folder under ``results/<profile>/``);
 - ``runs(profile, seeds) -> list[RunConfig]``: every run it needs (seeds offset the reference seed);
+- ``extra_from_config(cfg) -> dict`` (optional): labels that follow from the run's config alone
+  (a Table 1 row, a Figure 2 cell), stored in its result;
 - ``extra_metrics(run) -> dict`` (optional): what the experiment measures on a finished run
-  beyond the test metrics, stored in the run's result so notebooks need no checkpoint;
+  beyond the test metrics, stored in the run's result so notebooks need no checkpoint. An
+  experiment without it reuses the committed result of a run another experiment shares with it
+  (:func:`duvae.sweep.shared_result`) instead of re-training it;
 - ``PAPER``: the paper's numbers or statements, as data;
 - ``table(results) -> DataFrame``: one row per model, mean +- std over seeds, the paper beside ours.
 

@@ -3,8 +3,9 @@ r"""Figure 2 (paper section 4.4): DU-VAE's NLL over the grid of its two hyper-pa
 DU-VAE on each data set for :math:`\gamma \in \{0.4, 0.5, 0.6, 0.7\}` (the BN scale of the means,
 Algorithm 1) and keep probability :math:`p \in \{1.0, 0.9, 0.8, 0.7, 0.6\}` (the dropout on the
 variances, eq. 6; :math:`p = 1` is no dropout), 20 cells per data set. A cell that is also a row of
-Table 1 (e.g. :math:`(0.5, 0.8)`) is the same run: same config, same run id, trained once
-(:func:`duvae.trainer.train_or_load` loads it), with its result written under both experiments.
+Table 1 (e.g. :math:`(0.5, 0.8)`) is the same run: same config, same run id, trained once; the
+sweep copies Table 1's committed result here (:func:`duvae.sweep.shared_result`), or loads the
+finished run with :func:`duvae.trainer.train_or_load` when only its checkpoints exist.
 The paper states the optimum per data set (:data:`PAPER_OPTIMA`).
 """
 
@@ -39,9 +40,9 @@ def runs(profile: str, seeds: int) -> list[RunConfig]:
     return out
 
 
-def extra_metrics(run) -> dict:
-    m = run.config.model
-    return {"gamma": m.gamma, "p_keep": m.p_keep}
+def extra_from_config(cfg: RunConfig) -> dict:
+    """The cell's coordinates (they follow from the config: a cell shared with Table 1 is copied)."""
+    return {"gamma": cfg.model.gamma, "p_keep": cfg.model.p_keep}
 
 
 def grid(results: list[dict], dataset: str, metric: str = "nll"):

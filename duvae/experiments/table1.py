@@ -127,9 +127,9 @@ def row_of(record: dict) -> str | None:
     return None
 
 
-def extra_metrics(run) -> dict:
+def extra_from_config(cfg: RunConfig) -> dict:
     """The row label (several rows share one zoo model)."""
-    return {"row": row_of({"config": run.config.to_dict(), "dataset": run.config.dataset})}
+    return {"row": row_of({"config": cfg.to_dict(), "dataset": cfg.dataset})}
 
 
 def _fmt(values: list[float], digits: int) -> str:
