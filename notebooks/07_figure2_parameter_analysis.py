@@ -22,7 +22,8 @@
 #
 # **How it is made here.** `duvae/experiments/figure2.py` lists the 20 cells per data set; the sweep
 # engine runs them, `python -m duvae.sweep figure2 --profile cpu --seeds 1`, and cells that are also
-# rows of Table 1 (e.g. $(0.5, 0.8)$) are the same runs (same config, same run id), trained once. One
+# rows of Table 1 (e.g. $(0.5, 0.8)$) are the same runs (same config, same run id), trained once: the
+# sweep copies Table 1's committed result (marked `copied_from`) instead of training them again. One
 # seed per cell at the `cpu` profile: differences between neighbouring cells smaller than Table 1's
 # seed-to-seed spread of DU-VAE (notebook 06) are not evidence. The network and data sizes are the
 # `cpu` profile's (see `duvae/zoo.py`); Yelp is not available (see notebook 06).
