@@ -420,9 +420,11 @@ def summarise(outcomes: list[Outcome]) -> int:
     failed = [o for o in outcomes if not o.ok]
     ok = [o for o in outcomes if o.ok]
     if outcomes:
-        total = sum(o.seconds for o in ok)
-        print(f"finished {len(ok)} run(s) ({total / 60:.1f} min of run time, as each run measured it), "
-              f"{len(failed)} failed")
+        copied = [o for o in ok if o.details.get("copied_from")]
+        total = sum(o.seconds for o in ok if o not in copied)
+        also = f", {len(copied)} copied from another experiment's results" if copied else ""
+        print(f"finished {len(ok) - len(copied)} run(s) ({total / 60:.1f} min of run time, as each run measured "
+              f"it){also}, {len(failed)} failed")
     for o in failed:
         print(f"  FAILED {o.run_id} (model {o.model}, seed {o.seed}): {o.error}\n    log: {o.log}")
     return 1 if failed else 0

@@ -322,7 +322,8 @@ def test_a_run_committed_by_another_experiment_is_copied_not_retrained(tmp_path,
             "--runs-dir", str(runs), "--models", "du_vae", "--datasets", "omniglot"]
     monkeypatch.setattr(sweep, "plan", lambda *a, **k: ([cfg], []))  # this one cell only
     assert sweep.main(argv) == 0
-    assert "not re-trained: result of table1/" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not re-trained: result of table1/" in out and "finished 0 run(s) (0.0 min" in out and "1 copied" in out
     row, = load_results("smoke", "table1", results)
     cell, = load_results("smoke", "figure2", results)
     assert cell["metrics"] == row["metrics"] and cell["history"] == row["history"]
