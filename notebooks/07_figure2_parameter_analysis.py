@@ -61,7 +61,7 @@ datasets = [d for d in figure2.DATASETS if table1.available(d, profile)[0]]
 # ## The grid, per data set
 #
 # NLL (lower is better), KL, MI and AU over the grid; the white square marks the paper's optimum,
-# the black cross ours (the lowest NLL among the cells that ran). Blank cells have not run yet.
+# the dashed black square ours (the lowest NLL among the cells that ran). Blank cells have not run yet.
 
 # %%
 for dataset in datasets:
