@@ -13,17 +13,17 @@ What it does:
 
 1. ``duvae.experiments.<name>.runs(profile, seeds)`` lists the runs; those whose result
    ``results/<profile>/<name>/<run_id>.json`` exists are skipped (a killed sweep resumes where it
-   stopped; an interrupted run resumes from its last epoch checkpoint under ``runs/``).
+   stopped; an interrupted run resumes from its last epoch checkpoint under ``runs/``). A run that
+   another experiment of the same profile has committed (same run id and config, e.g. a Figure 2
+   cell that is a Table 1 row) is copied, with its wall time and machine, not trained again, when
+   this experiment's extras follow from the config alone (:func:`copy_shared`).
 2. The rest go to submitit: with ``--executor local``, ``--jobs`` worker processes, each training its
    share of the runs one after the other with ``cores / jobs`` torch threads; with ``--executor
    slurm``, a job array of one task per run (``--parallel`` tasks at once). ``--executor inline``
    runs them in this process. Scheduling is submitit's and Slurm's, not ours.
 3. Each run is :func:`duvae.trainer.train_or_load` under the run directory's lock (two jobs can never
    train one run at once), then the experiment's extras, then the result JSON
-   (:mod:`duvae.results`). A run that another experiment of the same profile has already committed
-   (same run id and config, e.g. a Figure 2 cell that is a Table 1 row) is not re-trained: its
-   result is copied, with its wall time and machine, when this experiment's extras follow from the
-   config alone (:func:`shared_result`). A failing run does not stop the others: it is reported at the end with
+   (:mod:`duvae.results`). A failing run does not stop the others: it is reported at the end with
    its error and its log file.
 4. Progress: a bar over the runs and one line per finished run (model, seed, wall time, NLL).
 
@@ -168,9 +168,6 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
     log = str(Path(runs_dir or default_runs_dir()) / run_id / "error.txt")
     start = time.perf_counter()
     try:
-        copied = copy_shared(cfg, experiment, results_dir)
-        if copied is not None:
-            return copied
         module = experiments.get(experiment)
         device = pick_device(device)
         data = None
@@ -258,9 +255,8 @@ def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) 
             error = runs_root / run_id / "error.txt"
             if path.is_file():
                 rec = json.loads(path.read_text())
-                details = {"copied_from": rec["copied_from"]} if "copied_from" in rec else {}
                 report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
-                               rec["metrics"].get("nll"), details=details))
+                               rec["metrics"].get("nll")))
                 del pending[run_id]
             elif error.is_file() and error.stat().st_mtime >= started:
                 lines = error.read_text().strip().splitlines()
@@ -420,10 +416,11 @@ def summarise(outcomes: list[Outcome]) -> int:
     failed = [o for o in outcomes if not o.ok]
     ok = [o for o in outcomes if o.ok]
     if outcomes:
-        copied = [o for o in ok if o.details.get("copied_from")]
-        total = sum(o.seconds for o in ok if o not in copied)
-        also = f", {len(copied)} copied from another experiment's results" if copied else ""
-        print(f"finished {len(ok) - len(copied)} run(s) ({total / 60:.1f} min of run time, as each run measured "
+        trained = [o for o in ok if not o.details.get("copied_from")]
+        total = sum(o.seconds for o in trained)
+        copied = len(ok) - len(trained)
+        also = f", {copied} copied from another experiment's results" if copied else ""
+        print(f"finished {len(trained)} run(s) ({total / 60:.1f} min of run time, as each run measured "
               f"it){also}, {len(failed)} failed")
     for o in failed:
         print(f"  FAILED {o.run_id} (model {o.model}, seed {o.seed}): {o.error}\n    log: {o.log}")

@@ -9,7 +9,7 @@ Each module declares, as plain data and small functions:
 - ``extra_metrics(run) -> dict`` (optional): what the experiment measures on a finished run
   beyond the test metrics, stored in the run's result so notebooks need no checkpoint. An
   experiment without it reuses the committed result of a run another experiment shares with it
-  (:func:`duvae.sweep.shared_result`) instead of re-training it;
+  (:func:`duvae.sweep.copy_shared`) instead of re-training it;
 - ``PAPER``: the paper's numbers or statements, as data;
 - ``table(results) -> DataFrame``: one row per model, mean +- std over seeds, the paper beside ours.
 
