@@ -4,6 +4,7 @@
 #
 #   make notebooks [PROFILE=cpu]   the main job: every notebook through papermill -> build/$(PROFILE)/
 #   make test                      the test suite (CI runs this through .ci/run)
+#   make lab                       JupyterLab on notebooks/, where a double-click opens a notebook
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -14,11 +15,20 @@ SEED    ?= 0
 TORCH   ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 
+LAB_ARGS ?=
+
 BIN := $(VENV)/bin
+# JupyterLab's settings overrides, read from the environment it runs in: a double-click on a
+# py:percent file opens it as a notebook (jupytext's viewer), and no pop-up asks about news.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+# The directory variables of the project; a relative one means the directory make runs in.
+DIR_VARIABLES := DUVAE_DATA_MIRROR DUVAE_DATA_DIR DUVAE_RUNS_DIR DUVAE_RESULTS_DIR DUVAE_HE2019_DIR
+# JupyterLab's kernels run in notebooks/, so those variables are handed to it absolute.
+ABSOLUTE_DIRS = $(foreach v,$(DIR_VARIABLES),$(if $(value $(v)),$(v)='$(abspath $(value $(v)))'))
 
-.PHONY: notebooks test setup clean-build
+.PHONY: notebooks test lab setup clean-build
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(LAB_SETTINGS)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +36,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,dev]"
 	touch $@
 
+$(LAB_SETTINGS): jupyter/lab/overrides.json $(VENV)/.installed
+	mkdir -p $(@D)
+	cp $< $@
+
 notebooks: setup
 	$(BIN)/python -m duvae.run_notebooks --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+lab: setup
+	$(ABSOLUTE_DIRS) $(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 clean-build:
 	rm -rf build

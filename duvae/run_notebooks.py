@@ -12,6 +12,13 @@ unexecuted ``.ipynb`` and run by papermill with the parameters ``profile``, ``se
 
 The notebooks find that folder through the ``DUVAE_OUTPUT_DIR`` environment variable.
 
+The kernels run in ``notebooks/`` (so that a notebook's relative paths are its own), not in the
+directory the command was run in. The directory variables (``DUVAE_DATA_MIRROR``,
+``DUVAE_DATA_DIR``, ``DUVAE_RUNS_DIR``, ``DUVAE_RESULTS_DIR``, ``DUVAE_HE2019_DIR``) are therefore
+made absolute first, against the directory the command was run in, before any kernel starts:
+``DUVAE_DATA_MIRROR=../shared/data make notebooks`` means the ``shared/data`` beside the clone
+(:func:`duvae.data.registry.absolute_env_paths`).
+
 Usage::
 
     python -m duvae.run_notebooks --profile cpu            # every notebook
@@ -29,6 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from duvae.data.registry import absolute_env_paths
 from duvae.profiles import PROFILES, check_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +71,15 @@ def run_notebook(
     """Convert ``source`` to ``.ipynb`` and execute it with papermill into ``output_dir/notebooks``.
 
     Returns the wall time; a failing cell is reported in ``NotebookRun.error`` (papermill still
-    writes the partially executed notebook, with the traceback, next to the others).
+    writes the partially executed notebook, with the traceback, next to the others). Relative
+    directory variables are made absolute against the current directory first (a no-op once
+    :func:`main` has done so), since the kernel runs in ``source``'s folder.
     """
     import jupytext
     import papermill
 
     check_profile(profile)
+    absolute_env_paths()
     output_dir = Path(output_dir).resolve()
     nb_dir = output_dir / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     args = parser.parse_args(argv)
+    # before any kernel starts: relative paths mean the directory this command was run in
+    relative = absolute_env_paths()
 
     output = args.output or REPO_ROOT / "build" / args.profile
     notebooks = list_notebooks(only=args.only)
@@ -121,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no notebook matches {args.only} in {NOTEBOOK_DIR}", file=sys.stderr)
         return 2
     print(f"running {len(notebooks)} notebooks with profile={args.profile!r} -> {output}")
+    for name, (given, absolute) in relative.items():
+        print(f"  {name}={given} is {absolute}")
     runs: list[NotebookRun] = []
     for source in notebooks:
         print(f"  {source.stem} ...", flush=True)

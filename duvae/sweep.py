@@ -459,6 +459,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    # Before any worker starts: a relative $DUVAE_DATA_MIRROR, $DUVAE_DATA_DIR, ... means the
+    # directory this command was run in, wherever a worker (local process or Slurm task) runs.
+    from duvae.data.registry import absolute_env_paths
+
+    absolute_env_paths()
     if args.seeds < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("--seeds, --jobs and --threads must be >= 1")
     if args.logs is None:

@@ -17,6 +17,12 @@ Where files come from, in order of preference:
    ``$DUVAE_DATA_MIRROR``), e.g. the ``shared/data`` folder beside the repository;
 3. the pinned public URL, downloaded with :mod:`urllib`.
 
+A relative ``$DUVAE_DATA_DIR`` or ``$DUVAE_DATA_MIRROR`` means the directory the command was run
+in, as it would for any other command-line path. The data layer reads them against the current
+directory, and the commands that start other processes in other directories (the main job's
+kernels run in ``notebooks/``; sweep workers) first make them absolute with
+:func:`absolute_env_paths`, so that every process reads the same folder.
+
 Bytes are always written to a temporary file inside the cache directory and moved into place with
 ``os.replace`` only after the digest matched, so an interrupted or corrupted transfer never leaves a
 file that looks valid. A mismatch deletes the temporary file and raises :class:`ChecksumError`.
@@ -39,6 +45,10 @@ from tqdm.auto import tqdm
 ENV_CACHE_DIR = "DUVAE_DATA_DIR"
 #: environment variable naming an offline mirror directory (default: none, download)
 ENV_MIRROR = "DUVAE_DATA_MIRROR"
+#: every environment variable of the project that names a directory: the two above, He et al.'s
+#: full corpora (:mod:`duvae.run_data`), the run directories (:mod:`duvae.trainer`) and the
+#: committed results (:mod:`duvae.results`). :func:`absolute_env_paths` resolves them all.
+ENV_PATHS = (ENV_CACHE_DIR, ENV_MIRROR, "DUVAE_HE2019_DIR", "DUVAE_RUNS_DIR", "DUVAE_RESULTS_DIR")
 
 _CHUNK = 1 << 20  # bytes per read while copying / downloading
 _DOWNLOAD_TIMEOUT_S = 60
@@ -144,23 +154,66 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def absolute_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> Path:
+    """``path`` with ``~`` expanded, made absolute against ``base`` (default: the current directory).
+
+    Symbolic links are kept as they are (``os.path.abspath``, not ``Path.resolve``), so a message
+    names the path the user wrote, only completed.
+    """
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        path = Path(base if base is not None else os.getcwd()) / path
+    return Path(os.path.abspath(path))
+
+
+def absolute_env_paths(
+    names: tuple[str, ...] = ENV_PATHS,
+    *,
+    environ: dict | None = None,
+    base: str | os.PathLike | None = None,
+) -> dict[str, tuple[str, str]]:
+    """Rewrite each relative directory variable of ``names`` in ``environ`` as an absolute path.
+
+    ``environ`` defaults to :data:`os.environ`, so child processes (papermill's kernels, submitit's
+    workers) inherit the absolute paths; ``base`` defaults to the current directory, the one the
+    user ran the command in. Call it once, before starting any child process; it is idempotent.
+    Unset or empty variables stay as they are. Returns ``{name: (as given, absolute)}`` for the
+    variables it changed.
+    """
+    environ = os.environ if environ is None else environ
+    changed = {}
+    for name in names:
+        value = environ.get(name)
+        if not value:
+            continue
+        absolute = str(absolute_path(value, base))
+        if absolute != value:
+            environ[name] = absolute
+            changed[name] = (value, absolute)
+    return changed
+
+
 def default_cache_dir() -> Path:
-    """``$DUVAE_DATA_DIR`` if set, else ``<repo root>/data/cache``."""
+    """``$DUVAE_DATA_DIR`` (relative: to the current directory) if set, else ``<repo root>/data/cache``."""
     env = os.environ.get(ENV_CACHE_DIR)
-    return Path(env).expanduser() if env else repo_root() / "data" / "cache"
+    return absolute_path(env) if env else repo_root() / "data" / "cache"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache directory to use: the argument, else :func:`default_cache_dir`."""
-    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    """The cache directory to use, absolute: the argument, else :func:`default_cache_dir`."""
+    return absolute_path(cache_dir) if cache_dir is not None else default_cache_dir()
 
 
 def resolve_mirror(mirror: str | os.PathLike | None = None) -> Path | None:
-    """The mirror directory to use: the argument, else ``$DUVAE_DATA_MIRROR``, else ``None``."""
+    """The mirror directory to use, absolute: the argument, else ``$DUVAE_DATA_MIRROR``, else ``None``.
+
+    A relative path means the current directory's; the error for a missing mirror names both
+    the path as given and where it was looked for (see :func:`_open_source`).
+    """
     if mirror is not None:
-        return Path(mirror).expanduser()
+        return absolute_path(mirror)
     env = os.environ.get(ENV_MIRROR)
-    return Path(env).expanduser() if env else None
+    return absolute_path(env) if env else None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -216,9 +269,12 @@ def _open_source(entry: RemoteFile, mirror: Path | None) -> BinaryIO:
     """Open the bytes of ``entry`` from the mirror, or from its URL when no mirror is given."""
     if mirror is not None:
         if not mirror.is_dir():
+            env = os.environ.get(ENV_MIRROR)
+            given = f", now {env!r}" if env and env != str(mirror) else ""
             raise FileNotFoundError(
                 f"data mirror directory {str(mirror)!r} does not exist "
-                f"(check the mirror= argument or ${ENV_MIRROR})"
+                f"(check the mirror= argument or ${ENV_MIRROR}{given}; a relative path means the "
+                f"directory the command was run in)"
             )
         source = mirror / entry.name
         if not source.is_file():
