@@ -83,7 +83,7 @@ def test_a_missing_relative_mirror_names_where_it_was_looked_for(tmp_path, monke
     with pytest.raises(FileNotFoundError) as err:
         registry.fetch(SMALL, cache_dir=tmp_path / "cache", progress=False)
     message = str(err.value)
-    assert str(tmp_path.parent / "no-such-mirror") in message and "'../no-such-mirror'" in message
+    assert str(tmp_path.parent / "no-such-mirror") in message and "DUVAE_DATA_MIRROR=../no-such-mirror" in message
 
 
 # --- the main job --------------------------------------------------------------------------------

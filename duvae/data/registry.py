@@ -270,7 +270,7 @@ def _open_source(entry: RemoteFile, mirror: Path | None) -> BinaryIO:
     if mirror is not None:
         if not mirror.is_dir():
             env = os.environ.get(ENV_MIRROR)
-            given = f", now {env!r}" if env and env != str(mirror) else ""
+            given = f"={env}" if env and env != str(mirror) else ""
             raise FileNotFoundError(
                 f"data mirror directory {str(mirror)!r} does not exist "
                 f"(check the mirror= argument or ${ENV_MIRROR}{given}; a relative path means the "
