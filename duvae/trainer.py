@@ -160,9 +160,10 @@ def _rng_states() -> dict:
 
 
 def _set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
+    # RNG states are CPU byte tensors; a checkpoint read with map_location="cuda" moved them to the GPU
+    torch.set_rng_state(states["torch"].cpu())
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +483,8 @@ def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Pa
     if final.exists() and metrics_path.exists():
         model.load_state_dict(load_checkpoint(final, map_location=device)["model"])
         model.eval()
-        history = load_checkpoint(run_dir / "checkpoint.pt")["history"] if (run_dir / "checkpoint.pt").exists() else []
+        ckpt = run_dir / "checkpoint.pt"  # map_location: a run trained on a GPU also loads where there is none
+        history = load_checkpoint(ckpt, map_location="cpu")["history"] if ckpt.exists() else []
         return TrainedRun(cfg, model, data, json.loads(metrics_path.read_text()), history, run_dir)
 
     start = time.perf_counter()
