@@ -393,3 +393,85 @@ def omniglot_problems(alphabet: torch.Tensor, char_in_alphabet: torch.Tensor, dr
             test.append(test_idx)
             classes.append(n_chars)
     return Problems(pad_index(train), pad_index(test), torch.tensor(classes), None, names), names
+
+
+# ----------------------------------------------------------------------------------------------
+# a finished run, probed: what the experiments store
+# ----------------------------------------------------------------------------------------------
+def _pca(x: torch.Tensor, labels: torch.Tensor, points: int) -> dict:
+    """The first two principal components of ``x`` (a sample of ``points`` rows), for a picture."""
+    x = x[:points].double()
+    centred = x - x.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    var = s.pow(2) / max(len(x) - 1, 1)
+    return {"xy": (centred @ v[:2].T).float().tolist(), "label": labels[:points].tolist(),
+            "explained": (var[:2] / var.sum().clamp_min(1e-30)).tolist(), "total_var": float(var.sum())}
+
+
+def yelp_probe(run, sizes, draws: int, *, epochs: int = 100, pca_points: int = 600, seed: int = 783435) -> dict:
+    """Table 2's probes on a finished short-Yelp run: ``{"probe": {size: [accuracy per draw]}, ...}``.
+
+    IAF runs also get ``"probe_zT"`` (:math:`z^T` alone). Every problem of a feature kind is one
+    :func:`fit_probes` call.
+    """
+    import time
+
+    check_run(run)
+    corpus = run.data.corpus
+    if corpus is None or corpus.train.labels is None:
+        raise ValueError(f"run {run.config.run_id()} has no labelled short-Yelp corpus")
+    start = time.perf_counter()
+    is_iaf = run.config.model.head == "iaf"
+    out = {"probe_sizes": list(sizes), "probe_draws": draws}
+    y = torch.cat([corpus.train.labels, corpus.valid.labels, corpus.test.labels])
+    problems, names = yelp_problems(corpus.train.labels, len(corpus.valid), len(corpus.test), sizes, draws, seed)
+    for key, iaf in (("probe", "concat"), ("probe_zT", "zT")) if is_iaf else (("probe", "concat"),):
+        x = torch.cat([text_features(run.model, d, iaf=iaf) for d in (corpus.train, corpus.valid, corpus.test)])
+        fit = fit_probes(x, y, problems, **{**SGD_PROTOCOL, "epochs": epochs}, seed=seed)
+        out[key] = {str(n): [float(fit.accuracy[g]) for g, (m, _) in enumerate(names) if m == n] for n in sizes}
+        out[f"{key}_epochs"] = fit.epochs.tolist()
+        if key == "probe":
+            out["features"] = "concat(mu0, zT)" if is_iaf else "mu"
+            test = x[len(corpus.train) + len(corpus.valid):]
+            out["pca"] = _pca(test, corpus.test.labels, pca_points)
+    out["probe_seconds"] = time.perf_counter() - start
+    return out
+
+
+def omniglot_probe(run, shots=(5, 10, 15), *, epochs: int = 300, seed: int = 783435,
+                   alphabets: int | None = None) -> dict:
+    """Table 3's probes on a finished Omniglot run: per ``k`` the unweighted mean accuracy over the 50
+    alphabets (``"probe"``) and each alphabet's accuracy (``"probe_alphabets"``).
+
+    All 1623 x 20 images of the mirror, binarised once with ``seed`` (notes 4.7); drawers 0..14 are
+    the 15 training images of a character, 15..19 its 5 test images. ``alphabets`` keeps only the
+    first alphabets (the ``smoke`` profile's explicit shrinking); ``None`` = all 50.
+    """
+    import time
+
+    from duvae.data.omniglot import N_DRAWERS, alphabet_of, gray_images
+
+    check_run(run)
+    start = time.perf_counter()
+    gray = gray_images(progress=False)  # [1623, 20, 28, 28]
+    n_chars = gray.shape[0]
+    images = torch.bernoulli(gray, generator=torch.Generator().manual_seed(seed)).reshape(-1, 1, 28, 28)
+    char_id = torch.arange(1, n_chars + 1).repeat_interleave(N_DRAWERS)
+    drawer = torch.arange(N_DRAWERS).repeat(n_chars)
+    alphabet, within = alphabet_of(char_id)
+    if alphabets is not None:
+        keep = alphabet < alphabets
+        images, alphabet, within, drawer = images[keep], alphabet[keep], within[keep], drawer[keep]
+    problems, names = omniglot_problems(alphabet, within, drawer, shots)
+    is_iaf = run.config.model.head == "iaf"
+    out = {"probe_shots": list(shots)}
+    for key, iaf in (("probe", "concat"), ("probe_zT", "zT")) if is_iaf else (("probe", "concat"),):
+        x = image_features(run.model, images, iaf=iaf)
+        fit = fit_probes(x, within, problems, **{**ADAM_PROTOCOL, "epochs": epochs}, seed=seed)
+        per = {str(k): [float(fit.accuracy[g]) for g, (_, kk) in enumerate(names) if kk == k] for k in shots}
+        out[key] = {k: sum(v) / len(v) for k, v in per.items()}  # unweighted over alphabets (notes 4.7)
+        out[f"{key}_alphabets"] = per
+        if key == "probe":
+            out["features"] = "concat(mu0, zT)" if is_iaf else "mu"
+    out["probe_seconds"] = time.perf_counter() - start
+    return out

@@ -1,0 +1,226 @@
+r"""Table 2 (paper section 4.2, "Classification"): short-Yelp sentiment from the frozen codes.
+
+**Runs.** Eleven models trained on the *unlabelled* short-Yelp training split
+(:mod:`duvae.data.short_yelp`) with the Yelp column's hyper-parameters (IMPLEMENTATION_NOTES 4.6):
+AE (KL weight 0), VAE, :math:`\delta`-VAE (0.1), Agg-VAE, FB (0.1), BN-VAE (0.6), MAE (2, 0.2),
+DU-VAE (0.5, 0.8), IAF+FB (0.25), IAF+BN (0.7), DU-IAF (0.6, 0.7).
+
+**Measured on each finished run** (:func:`extra_metrics`): a linear probe (:mod:`duvae.probes`,
+the SGD protocol of notes 4.6) on the posterior means of :math:`N \in` :data:`SIZES` class-balanced
+labelled training sentences, validated on the whole validation split, tested on the whole test
+split; :data:`DRAWS` independent label draws per run (nested within a draw). IAF models are probed
+on :math:`[\mu^0, z^T]` (the paper) and, as a second column, on :math:`z^T` alone (the official
+code). A 2-D PCA of the test features (a sample) is stored for the notebook's picture.
+
+**Reported** (:func:`table`): test accuracy in %, mean :math:`\pm` std over seeds *and* draws.
+"""
+
+from __future__ import annotations
+
+from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.experiments import check_seeds
+from duvae.profiles import check_profile
+from duvae.zoo import run_config
+
+NAME = "table2"
+DATASET = "short_yelp"
+#: (row label, zoo model): hyper-parameters are the zoo's Yelp column (notes 4.6)
+ROWS: tuple[tuple[str, str], ...] = (
+    ("AE", "ae"),
+    ("VAE", "vae"),
+    ("delta-VAE (0.1)", "delta_vae"),
+    ("Agg-VAE", "agg_vae"),
+    ("FB (0.1)", "fb"),
+    ("BN-VAE (0.6)", "bn_vae"),
+    ("MAE (2, 0.2)", "mae"),
+    ("DU-VAE (0.5, 0.8)", "du_vae"),
+    ("IAF+FB (0.25)", "iaf_fb"),
+    ("IAF+BN (0.7)", "iaf_bn"),
+    ("DU-IAF (0.6, 0.7)", "du_iaf"),
+)
+IAF_ROWS = ("IAF+FB (0.25)", "IAF+BN (0.7)", "DU-IAF (0.6, 0.7)")
+CLASSIC_ROWS = tuple(label for label, _ in ROWS if label not in IAF_ROWS)
+DU_ROW, DU_IAF_ROW = "DU-VAE (0.5, 0.8)", "DU-IAF (0.6, 0.7)"
+#: labelled training sentences per probe, and label draws per run, by profile
+SIZES = {"smoke": (10, 20), "cpu": (100, 500, 1000, 2000, 10000), "paper": (100, 500, 1000, 2000, 10000)}
+DRAWS = {"smoke": 1, "cpu": 3, "paper": 3}
+PROBE_EPOCHS = {"smoke": 3, "cpu": 100, "paper": 100}  # the protocol's maximum (early stopping decides)
+PCA_POINTS = 600  # test sentences in the stored 2-D picture
+
+#: the paper's Table 2: row -> accuracy (%) at 100, 500, 1k, 2k, 10k labels
+PAPER: dict[str, tuple[float, ...]] = {
+    "AE": (84.05, 86.82, 87.93, 88.19, 88.75),
+    "VAE": (71.10, 71.43, 71.58, 72.96, 77.11),
+    "delta-VAE (0.1)": (60.11, 60.52, 61.46, 63.79, 64.38),
+    "Agg-VAE": (75.05, 77.16, 78.50, 79.29, 80.07),
+    "FB (0.1)": (75.19, 80.78, 81.63, 82.28, 82.39),
+    "BN-VAE (0.6)": (84.53, 88.22, 89.45, 89.63, 89.72),
+    "MAE (2, 0.2)": (61.50, 61.70, 62.42, 63.58, 63.68),
+    "DU-VAE (0.5, 0.8)": (88.91, 89.63, 90.36, 90.51, 90.77),
+    "IAF+FB (0.25)": (89.73, 90.60, 90.94, 90.91, 91.01),
+    "IAF+BN (0.7)": (87.98, 89.03, 89.18, 89.35, 90.29),
+    "DU-IAF (0.6, 0.7)": (91.25, 91.10, 91.52, 91.97, 92.31),
+}
+PAPER_SIZES = (100, 500, 1000, 2000, 10000)
+
+
+def runs(profile: str, seeds: int) -> list[RunConfig]:
+    """Every row x seed (``REFERENCE_SEED + s``) on short Yelp."""
+    check_profile(profile)
+    check_seeds(seeds)
+    return [run_config(name, DATASET, profile, seed=REFERENCE_SEED + s) for _, name in ROWS for s in range(seeds)]
+
+
+def row_of(record: dict) -> str:
+    names = {name: label for label, name in ROWS}
+    return names[record["config"]["model"]["name"] if "config" in record else record["model"]]
+
+
+def extra_from_config(cfg: RunConfig) -> dict:
+    return {"row": row_of({"model": cfg.model.name})}
+
+
+def extra_metrics(run) -> dict:
+    """The probe accuracies of a finished run (module docstring)."""
+    from duvae.probes import yelp_probe
+
+    profile = run.config.profile
+    out = {"row": row_of({"model": run.config.model.name})}
+    out.update(yelp_probe(run, SIZES[profile], DRAWS[profile], epochs=PROBE_EPOCHS[profile], pca_points=PCA_POINTS))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the table, the curve and the claims
+# ----------------------------------------------------------------------------------------------
+def accuracies(results: list[dict], label: str, size: int, features: str = "probe") -> list[float]:
+    """Every (seed, draw) test accuracy in % of row ``label`` at ``size`` labels."""
+    out = []
+    for r in results:
+        if r.get("extra", {}).get("row", row_of(r)) == label:
+            out += [100 * a for a in r["extra"].get(features, {}).get(str(size), [])]
+    return out
+
+
+def table(results: list[dict], profile: str = "cpu", features: str = "probe"):
+    """Ours (mean ± std over seeds and draws, in %) beside the paper's, one row per model."""
+    import statistics
+
+    import pandas as pd
+
+    from duvae.experiments.table1 import cpu_counts
+
+    rows = []
+    for label, _ in ROWS:
+        mine = [r for r in results if r.get("extra", {}).get("row", row_of(r)) == label]
+        row = {"model": label}
+        for i, size in enumerate(SIZES[profile]):
+            v = accuracies(results, label, size, features)
+            row[f"{size}"] = (f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1
+                              else f"{v[0]:.2f}" if v else "")
+            if size in PAPER_SIZES:
+                row[f"{size} (paper)"] = PAPER[label][PAPER_SIZES.index(size)]
+        row["seeds"] = len(mine)
+        row["CPUs"] = cpu_counts(mine)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def claims(results: list[dict], profile: str = "cpu"):
+    """The paper's Classification claims on Table 2, per label count, with notebook 06's rule.
+
+    DU-VAE beats every other classic VAE (AE included), DU-IAF beats every other model. The
+    spread is the larger std over (seed, draw) pairs of the two sides.
+    """
+    from duvae.experiments.table1 import ONE_SEED
+
+    return _claims(lambda label, size: accuracies(results, label, size), SIZES[profile], CLASSIC_ROWS,
+                   [label for label, _ in ROWS], DU_ROW, DU_IAF_ROW, ONE_SEED, "labels")
+
+
+def _claims(values, sizes, classic, every, du, du_iaf, one_seed, unit):
+    """Shared by Tables 2 and 3: ``values(label, size) -> list of accuracies in %``."""
+    import statistics
+
+    import pandas as pd
+
+    from duvae.experiments.table1 import _verdict
+
+    out = []
+    for size in sizes:
+        for best, others in ((du, [r for r in classic if r != du]), (du_iaf, [r for r in every if r != du_iaf])):
+            for other in others:
+                a, b = values(best, size), values(other, size)
+                claim = f"{best} beats {other} at {size} {unit}"
+                if not a or not b:
+                    out.append({"claim": claim, "ours": "no results", "difference": None, "spread": None,
+                                "verdict": "no results"})
+                    continue
+                sa = statistics.stdev(a) if len(a) > 1 else 0.0
+                sb = statistics.stdev(b) if len(b) > 1 else 0.0
+                diff = statistics.mean(a) - statistics.mean(b)
+                out.append({"claim": claim, "ours": f"{statistics.mean(a):.2f} vs {statistics.mean(b):.2f}",
+                            "difference": diff, "spread": max(sa, sb),
+                            "verdict": _verdict(diff, max(sa, sb), min(len(a), len(b)))})
+    return pd.DataFrame(out).set_index("claim")
+
+
+def plot_curves(results: list[dict], profile: str = "cpu", paper_table=PAPER, paper_x=PAPER_SIZES,
+                xlabel: str = "labelled training sentences", title: str = "Table 2 on short Yelp"):
+    """Accuracy against the number of labels: ours (mean, band = ± std over seeds and draws) as lines,
+    the paper's as open markers of the same colour; classic VAEs left, IAF models right."""
+    return _plot(lambda label, size: accuracies(results, label, size), [label for label, _ in ROWS], IAF_ROWS,
+                 SIZES[profile], paper_table, paper_x, xlabel, title, log_x=True)
+
+
+def _plot(values, rows, iaf_rows, sizes, paper_table, paper_x, xlabel, title, log_x):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    colours = plt.get_cmap("tab10")
+    for i, label in enumerate(rows):
+        ax = axes[1 if label in iaf_rows else 0]
+        means = np.array([np.mean(values(label, s)) if values(label, s) else np.nan for s in sizes])
+        stds = np.array([np.std(values(label, s), ddof=1) if len(values(label, s)) > 1 else 0.0 for s in sizes])
+        c = colours(i % 10)
+        lw = 2.6 if label.startswith("DU-") else 1.3
+        ax.plot(sizes, means, "-o", color=c, lw=lw, ms=4, label=f"{label} (ours)")
+        ax.fill_between(sizes, means - stds, means + stds, color=c, alpha=0.12)
+        ax.plot(paper_x, paper_table[label], ls=":", marker="s", mfc="none", color=c, lw=1, ms=6)
+    for ax, name in zip(axes, ("classic VAEs", "IAF models")):
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{title}: {name} (lines ours, dotted squares the paper)")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_codes(results: list[dict], rows=("VAE", DU_ROW), seed: int | None = None):
+    """The stored 2-D PCA of the test features of ``rows`` (one run each), coloured by sentiment."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4.5), squeeze=False)
+    for ax, label in zip(axes[0], rows):
+        rs = sorted((r for r in results if r.get("extra", {}).get("row", row_of(r)) == label
+                     and (seed is None or r["seed"] == seed)), key=lambda r: r["seed"])
+        if not rs or "pca" not in rs[0]["extra"]:
+            ax.set_title(f"{label}: no run")
+            continue
+        pca = rs[0]["extra"]["pca"]
+        xy, y = np.array(pca["xy"]), np.array(pca["label"])
+        for cls, name, colour in ((0, "negative", "tab:red"), (1, "positive", "tab:blue")):
+            ax.scatter(xy[y == cls, 0], xy[y == cls, 1], s=6, alpha=0.5, color=colour, label=name)
+        ev = pca["explained"]
+        ax.set_title(f"{label} (seed {rs[0]['seed']}): PCA of test codes\n"
+                     f"explained variance {ev[0]:.2g} / {ev[1]:.2g}; total var {pca['total_var']:.2g}")
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
