@@ -91,7 +91,7 @@ def extra_metrics(run) -> dict:
 def accuracies(results: list[dict], label: str, k: int, features: str = "probe") -> list[float]:
     """Each seed's mean accuracy over alphabets (in %) of row ``label`` with ``k`` labels per character."""
     return [100 * r["extra"][features][str(k)] for r in results
-            if r.get("extra", {}).get("row", row_of(r)) == label and features in r.get("extra", {})]
+            if r.get("extra", {}).get("row", row_of(r)) == label and str(k) in r.get("extra", {}).get(features, {})]
 
 
 def table(results: list[dict], features: str = "probe"):
