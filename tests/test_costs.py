@@ -69,3 +69,107 @@ def test_a_resumed_run_costs_all_its_epochs(tmp_path):
                                 "machine": {"cpu": "x"}}))
     (row,) = [r for r in run_costs({"table1": 1}, "smoke", tmp_path) if r["run_id"] == cfg.run_id()]
     assert row["seconds"] == 350.0
+
+
+# --- on a GPU: the paper profile projected from measured step times -------------------------------
+
+from duvae.costs import GPU_PROXY, gpu_projection, gpu_run_hours, load_gpu_measurements  # noqa: E402
+from duvae.zoo import run_config  # noqa: E402
+
+
+def _gpu_measurements(step_s=0.05, models=("vae", "du_vae", "du_iaf"), precisions=("fp32", "bf16")) -> dict:
+    """A constructed bench_paper.py file: round numbers, so that the hours can be worked out by hand."""
+    data = {"yahoo": {"train_batches": 300, "valid_batches": 20, "test_batches": 160, "n_test": 10000,
+                      "test_targets": 800000, "batch_size": 32, "epochs": 100},
+            "omniglot": {"train_batches": 450, "valid_batches": 40, "test_batches": 160, "n_test": 8000,
+                         "batch_size": 50, "epochs": 500}}
+    steps, iw = [], []
+    for d in data:
+        for m in models:
+            for p in precisions:
+                steps.append({"dataset": d, "model": m, "precision": p, "step_s": step_s, "eval_batch_s": 0.01})
+                iw.append({"dataset": d, "model": m, "precision": p, "samples": 100, "profile_budget": True,
+                           "examples_per_s": 10.0, "targets_per_s": 1000.0})
+    return {"schema": "duvae-gpu-steps/1", "profile": "paper", "data": data, "steps": steps, "iw_nll": iw,
+            "machine": {"device": "cuda", "gpu": "Test GPU", "created": "2026-01-01", "torch": "x", "cuda": "y"}}
+
+
+def test_gpu_hours_of_one_run_by_hand():
+    cfg = run_config("vae", "yahoo", "paper")
+    hours = gpu_run_hours(cfg, _gpu_measurements())
+    # 100 epochs x (300 steps x 0.05 s + 20 valid batches x 0.01 s); test: 800,000 targets at 1,000/s,
+    # measured with K = 100, run with K = 500 (x5), plus 160 test batches x 0.01 s
+    assert hours["train_s"] == pytest.approx(100 * (300 * 0.05 + 20 * 0.01))
+    assert hours["test_s"] == pytest.approx(800000 / 1000 * 5 + 160 * 0.01)
+    assert hours["basis"] == "measured" and hours["step_ms"] == pytest.approx(50)
+    images = gpu_run_hours(run_config("vae", "omniglot", "paper"), _gpu_measurements())
+    assert images["train_s"] == pytest.approx(500 * (450 * 0.05 + 40 * 0.01))
+    assert images["test_s"] == pytest.approx(8000 / 10.0 * 5 + 160 * 0.01)  # images, not tokens
+
+
+def test_doubling_the_step_time_doubles_the_training_hours():
+    one = gpu_projection(_gpu_measurements(0.05), {"table1": 1, "figure2": 1}, precision="bf16")
+    two = gpu_projection(_gpu_measurements(0.10), {"table1": 1, "figure2": 1}, precision="bf16")
+    rows = [r for r in one.index if r[1] and r[2] != "sa_vae"]
+    assert rows
+    for r in rows:
+        # train = E (n 0.05 + valid 0.01 x m): doubling the step time adds E n 0.05 exactly
+        assert two.loc[r, "train_h"] > one.loc[r, "train_h"]
+        assert two.loc[r, "test_h"] == pytest.approx(one.loc[r, "test_h"])
+    vae = ("table1", "yahoo", "vae")
+    assert two.loc[vae, "train_h"] - one.loc[vae, "train_h"] == pytest.approx(100 * 300 * 0.05 / 3600)
+
+
+def test_proxies_unmeasured_sa_vae_and_the_total():
+    table = gpu_projection(_gpu_measurements(), {"table1": 1})
+    assert table.loc[("table1", "yahoo", "bn_vae"), "basis"] == "du_vae's times"
+    assert table.loc[("table1", "omniglot", "iaf_fb"), "basis"] == "du_iaf's times"
+    assert "lower bound" in table.loc[("table1", "yahoo", "agg_vae"), "basis"]
+    assert table.loc[("table1", "yahoo", "bn_vae"), "gpu_h"] == pytest.approx(
+        table.loc[("table1", "yahoo", "vae"), "gpu_h"])  # same round numbers for every measured model
+    assert math.isnan(table.loc[("table1", "yahoo", "sa_vae"), "gpu_h"])  # SA-VAE only with its own times
+    assert math.isnan(table.loc[("total", "", ""), "gpu_h"])
+    measured = _gpu_measurements()
+    measured["steps"].append({"dataset": "yahoo", "model": "sa_vae", "precision": "fp32", "step_s": 1.0,
+                              "eval_batch_s": 0.01})
+    measured["steps"].append({"dataset": "omniglot", "model": "sa_vae", "precision": "fp32", "step_s": 1.0,
+                              "eval_batch_s": 0.01})
+    table = gpu_projection(measured, {"table1": 1})
+    sa = table.loc[("table1", "yahoo", "sa_vae")]
+    assert sa["basis"] == "measured; IW-NLL at vae's rate" and sa["step_ms"] == pytest.approx(1000)
+    assert table.loc[("total", "", ""), "gpu_h"] == pytest.approx(table["gpu_h"].iloc[:-1].sum())
+    assert set(GPU_PROXY) >= {c.model.name for c in table1.runs("paper", 1)}
+
+
+def test_a_missing_model_or_data_set_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no measured training step of 'du_iaf' on yahoo in fp32"):
+        gpu_projection(_gpu_measurements(models=("vae", "du_vae")), {"table1": 1})
+    with pytest.raises(ValueError, match="in bf16"):
+        gpu_projection(_gpu_measurements(precisions=("fp32",)), {"table1": 1}, precision="bf16")
+    measured = _gpu_measurements()
+    del measured["data"]["omniglot"]
+    with pytest.raises(ValueError, match="no data sizes for 'omniglot'"):
+        gpu_projection(measured, {"table1": 1})
+    with pytest.raises(ValueError, match="packing"):
+        gpu_projection(_gpu_measurements(), {"table1": 1}, runs_per_gpu=4)
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"schema": "something else"}))
+    with pytest.raises(ValueError, match="not a step-time file"):
+        load_gpu_measurements(path)
+    with pytest.raises(FileNotFoundError, match="bench_paper.py"):
+        load_gpu_measurements(tmp_path / "missing.json")
+
+
+def test_packing_divides_by_the_measured_speedup_and_the_cli_prints_it(tmp_path, capsys):
+    packing = {"packing": [{"processes": 1, "speedup_vs_1": 1.0}, {"processes": 4, "speedup_vs_1": 2.5}]}
+    one = gpu_projection(_gpu_measurements(), {"figure2": 1})
+    four = gpu_projection(_gpu_measurements(), {"figure2": 1}, runs_per_gpu=4, packing=packing)
+    assert four.loc[("total", "", ""), "machine_h"] == pytest.approx(one.loc[("total", "", ""), "gpu_h"] / 2.5)
+    with pytest.raises(ValueError, match=r"measured: \[1, 4\]"):
+        gpu_projection(_gpu_measurements(), {"figure2": 1}, runs_per_gpu=8, packing=packing)
+    steps, pack = tmp_path / "steps.json", tmp_path / "packing.json"
+    steps.write_text(json.dumps(_gpu_measurements()))
+    pack.write_text(json.dumps(packing))
+    assert main(["figure2:1", "--gpu", str(steps), "--packing", str(pack), "--runs-per-gpu", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| experiment" in out and "measured on Test GPU" in out and "4 run(s) per GPU" in out
