@@ -97,10 +97,11 @@ class NetConfig:
     dec_hidden: int = 1024
     dec_dropout_in: float = 0.5
     dec_dropout_out: float = 0.5
-    img_channels: int = 64  # ResNet and PixelCNN width
+    img_channels: int = 64  # ResNet width, and the PixelCNN's unless pixelcnn_channels is set
     img_feature_dim: int = 512  # ResNet output features
     pixelcnn_kernels: tuple[int, ...] = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
     pixelcnn_gated: bool = False  # the reference decoder is not gated (notes 1.3.6)
+    pixelcnn_channels: int | None = None  # PixelCNN width alone; None = img_channels
 
     def validate(self) -> "NetConfig":
         if self.nz < 1:
@@ -110,6 +111,8 @@ class NetConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.pixelcnn_kernels or any(k < 1 or k % 2 == 0 for k in self.pixelcnn_kernels):
             raise ValueError(f"pixelcnn_kernels must be odd sizes, got {self.pixelcnn_kernels}")
+        if self.pixelcnn_channels is not None and self.pixelcnn_channels < 2:
+            raise ValueError(f"pixelcnn_channels must be None or >= 2, got {self.pixelcnn_channels}")
         return self
 
 
@@ -169,7 +172,8 @@ class TrainConfig:
 
 
 #: (section, field) -> default of config fields added after results were committed
-ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None}
+ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None,
+                ("net", "pixelcnn_channels"): None}
 
 
 def run_identity(d: dict) -> dict:

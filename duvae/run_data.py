@@ -77,8 +77,9 @@ def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None, full_dir=None):
     t = cfg.train
     full = he2019_dir(cfg.dataset, cfg.profile, full_dir)
     if cfg.dataset == "yahoo":
+        # valid: the first max_valid documents if set, else max_test (the cpu profile's 394 = all <= 60 words)
         return load_yahoo(mirror, cache_dir, full_dir=full, max_train=t.max_train, max_eval=t.max_test,
-                          max_len=t.max_len, max_vocab=t.max_vocab)
+                          max_valid=t.max_valid, max_len=t.max_len, max_vocab=t.max_vocab)
     if t.max_vocab is not None and cfg.dataset != "yahoo":
         raise ValueError(f"max_vocab is implemented for yahoo only, not {cfg.dataset!r}")
     if cfg.dataset == "short_yelp":

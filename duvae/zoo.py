@@ -286,8 +286,8 @@ def build_model(cfg: RunConfig, vocab_size: int | None = None):
                 nn.init.uniform_(p, -0.01, 0.01)
     else:
         encoder = ResNetEncoder(1, n.img_channels, n.img_feature_dim)
-        decoder = PixelCNNDecoder(n.nz, channels=n.img_channels, kernel_sizes=n.pixelcnn_kernels,
-                                  gated=n.pixelcnn_gated)
+        decoder = PixelCNNDecoder(n.nz, channels=n.pixelcnn_channels or n.img_channels,
+                                  kernel_sizes=n.pixelcnn_kernels, gated=n.pixelcnn_gated)
         head = build_head(cfg, encoder.out_features)
         nn.init.xavier_uniform_(head.linear.weight)  # notes 2.2: final linear Xavier-uniform, bias 0
         if head.linear.bias is not None:

@@ -38,6 +38,7 @@ def load_yahoo(
     full_dir: str | os.PathLike | None = None,
     max_train: int | None = None,
     max_eval: int | None = None,
+    max_valid: int | None = None,
     max_len: int | None = None,
     max_vocab: int | None = None,
     progress: bool = True,
@@ -48,7 +49,8 @@ def load_yahoo(
     :func:`duvae.data.registry.fetch`). ``full_dir``: a directory with He et al.'s three full
     files, which switches to the ``"he2019-full"`` variant. Explicit subsampling for small
     profiles: ``max_len`` drops documents with more words (in every split), ``max_train`` keeps the
-    first ``max_train`` training documents, ``max_eval`` the first ``max_eval`` valid / test ones;
+    first ``max_train`` training documents, ``max_eval`` the first ``max_eval`` valid / test ones
+    (``max_valid``, if given, the first ``max_valid`` valid ones instead);
     ``max_vocab`` keeps the first ``max_vocab`` entries of the vocabulary (the 4 specials, then the
     words by decreasing frequency in He et al.'s training set, the file's order), every other word
     becomes ``_UNK``.
@@ -85,16 +87,16 @@ def load_yahoo(
         vocab = Vocab(vocab.itos[:max_vocab])
     splits = {
         "train": (train_docs, max_train),
-        "valid": (valid_docs, max_eval),
+        "valid": (valid_docs, max_eval if max_valid is None else max_valid),
         "test": (test_docs, max_eval),
     }
     data = {
         split: TextDataset.from_sentences(docs, vocab, name=f"yahoo/{split}").subsample(max_len, n)
         for split, (docs, n) in splits.items()
     }
-    if any(v is not None for v in (max_train, max_eval, max_len, max_vocab)):
+    if any(v is not None for v in (max_train, max_eval, max_valid, max_len, max_vocab)):
         notes += (f"; subsampled: max_train={max_train}, max_eval={max_eval}, max_len={max_len}, "
-                  f"max_vocab={max_vocab}")
+                  f"max_vocab={max_vocab}" + (f", max_valid={max_valid}" if max_valid is not None else ""))
     return TextCorpus("yahoo", variant, vocab, data["train"], data["valid"], data["test"], notes)
 
 
