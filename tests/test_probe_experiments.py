@@ -85,6 +85,9 @@ def test_precision_table_says_which_rows_moved_beyond_the_seed_spread():
     assert t.loc[("VAE", "KL"), "verdict"] == "within the spread"
     assert t.loc[("DU-VAE (0.5, 0.8)", "NLL"), "verdict"] == "no results"
     assert precision.moved(results) == ["VAE"]
+    pairs, summary = precision.paired(results)
+    assert len(pairs) == 6 and summary.loc["VAE", "mean"] == pytest.approx(-0.4)
+    assert summary.loc["DU-VAE (0.6, 0.8)", "std"] == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.slow

@@ -120,3 +120,29 @@ def cost(results: list[dict]):
                              "mean wall min": sum(r["wall_seconds"] for r in rs) / len(rs) / 60,
                              "CPUs": cpu_counts(rs)})
     return pd.DataFrame(rows)
+
+
+def paired(results: list[dict], metric: str = "nll"):
+    r"""Per row and seed, :math:`m_{fp32} - m_{bf16}` of the same config and seed (the only difference
+    between the two runs of a pair is the precision), and per row their mean and sd over seeds."""
+    import pandas as pd
+
+    def value(label, precision_, seed):
+        for r in results:
+            if (r.get("extra", {}).get("row", row_of(r)) == label and r["seed"] == seed
+                    and r["config"]["train"]["precision"] == precision_ and r["metrics"].get(metric) is not None):
+                return float(r["metrics"][metric]), r.get("machine", {}).get("cpu", "unknown")
+        return None, None
+
+    rows = []
+    for label in ROWS:
+        for seed in sorted({r["seed"] for r in results}):
+            (b, cb), (f, cf) = value(label, "bf16", seed), value(label, "fp32", seed)
+            if b is not None and f is not None:
+                rows.append({"row": label, "seed": seed, f"{metric} bf16": b, f"{metric} fp32": f,
+                             "fp32 - bf16": f - b, "same CPU kind": cb.split()[0] == cf.split()[0]})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame, frame
+    summary = frame.groupby("row", sort=False)["fp32 - bf16"].agg(["mean", "std", "count"])
+    return frame, summary
