@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from duvae.device import pick_device
 from duvae.metrics import iw_nll
 from duvae.objectives import training_loss
 from duvae.zoo import MODEL_NAMES, build_model, run_config
@@ -39,15 +40,22 @@ def fake_batch(kind: str, batch: int, vocab: int, length: int) -> torch.Tensor:
     return torch.bernoulli(torch.full((batch, 1, 28, 28), 0.1))
 
 
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_steps(model, x, cfg, steps: int) -> float:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
     for _ in range(steps + 1):
+        sync(x.device)
         start = time.perf_counter()
         terms = training_loss(model, x, 1.0, cfg.model)
         opt.zero_grad()
         terms.loss.backward()
         opt.step()
+        sync(x.device)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:]) * 1e3  # the first step warms up
 
@@ -56,8 +64,10 @@ def time_iw(model, x, n_samples: int = 500) -> float:
     model.eval()
     with torch.no_grad():
         iw_nll(model, x[:2], n_samples=100)  # warm-up
+        sync(x.device)
         start = time.perf_counter()
         iw_nll(model, x, n_samples=n_samples)
+        sync(x.device)
     return x.shape[0] / (time.perf_counter() - start)
 
 
@@ -70,18 +80,20 @@ def main() -> None:
     parser.add_argument("--iw-batch", type=int, default=8)
     parser.add_argument("--vocab", type=int, default=1004, help="text vocabulary (synthetic set: 1004)")
     parser.add_argument("--length", type=int, default=12, help="tokens per sentence incl. <s> </s>")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     args = parser.parse_args()
+    device = pick_device(args.device)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, profile {args.profile}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, profile {args.profile}, device {device}")
     print(f"{'model':10s} {'data':6s} {'batch':>5s} {'step_ms':>9s} {'iw_ex_per_s':>12s} {'GFLOP/s':>8s}")
     for kind in args.kinds:
         dataset = "synthetic" if kind == "text" else "omniglot"
         for name in args.models:
             cfg = run_config(name, dataset, args.profile)
-            model = build_model(cfg, vocab_size=args.vocab if kind == "text" else None)
-            x = fake_batch(kind, cfg.train.batch_size, args.vocab, args.length)
+            model = build_model(cfg, vocab_size=args.vocab if kind == "text" else None).to(device)
+            x = fake_batch(kind, cfg.train.batch_size, args.vocab, args.length).to(device)
             step_ms = time_steps(model, x, cfg, args.steps)
-            xi = fake_batch(kind, args.iw_batch, args.vocab, args.length)
+            xi = fake_batch(kind, args.iw_batch, args.vocab, args.length).to(device)
             ex_s = time_iw(model, xi)
             gflops = ""
             if kind == "text":
