@@ -72,6 +72,8 @@ if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["scale", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
 results = [r for r in load_results(profile, "scale") if r["seed"] - REFERENCE_SEED < n_seeds]
+# the cpu size is Table 1's runs: any the sweep has not copied here yet are read from Table 1's results
+results = scale.with_table1(results, load_results(profile, "table1"), profile, n_seeds)
 expected = len(scale.runs(profile, n_seeds))
 machines = sorted({r["machine"]["cpu"] for r in results})
 print(f"{len(results)} of {expected} runs finished ({sum(1 for r in results if r.get('copied_from'))} "

@@ -130,6 +130,18 @@ def test_the_reading_follows_the_verdicts():
     assert "does not change this verdict" in scale.reading(scale.claims(same)).split("\n\n")[0]
 
 
+def test_the_cpu_size_falls_back_on_table1s_results():
+    cfg = table1.row_config("VAE", "yahoo", "cpu", REFERENCE_SEED + 1)
+    t1 = {"run_id": cfg.run_id(), "experiment": "table1", "dataset": "yahoo", "seed": cfg.train.seed,
+          "config": cfg.to_dict(), "metrics": {"nll": 189.0}, "extra": {"row": "VAE"}}
+    other = {**t1, "run_id": "yahoo-fb-000000000000"}
+    mine = [{"run_id": "yahoo-vae-111111111111", "extra": {"row": "VAE", "size": "yahoo_long"}}]
+    out = scale.with_table1(mine, [t1, other], "cpu", 3)
+    assert len(out) == 2 and out[1]["extra"] == {"row": "VAE", "size": "cpu"}
+    assert out[1]["copied_from"] == f"table1/{cfg.run_id()}.json" and out[1]["experiment"] == "scale"
+    assert scale.with_table1(out, [t1], "cpu", 3) == out  # present once
+
+
 def test_table_cost_and_the_figure():
     import matplotlib
 

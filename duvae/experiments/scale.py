@@ -177,6 +177,21 @@ def extra_from_config(cfg: RunConfig) -> dict:
     return {"row": row_of({"config": cfg.to_dict(), "dataset": cfg.dataset}), "size": size_of(cfg)}
 
 
+def with_table1(results: list[dict], table1_results: list[dict], profile: str, seeds: int) -> list[dict]:
+    """``results`` plus Table 1's results of the ``cpu``-size runs they lack (same run ids), labelled
+    as the sweep labels its copies; so the notebook shows every committed ``cpu`` seed even before
+    a sweep of this experiment has copied them."""
+    have = {r["run_id"] for r in results}
+    table1_by_id = {r["run_id"]: r for r in table1_results}
+    out = list(results)
+    for cfg in runs(profile, seeds):
+        run_id = cfg.run_id()
+        if run_id not in have and run_id in table1_by_id and size_of(cfg) == "cpu":
+            out.append({**table1_by_id[run_id], "experiment": NAME, "extra": extra_from_config(cfg),
+                        "copied_from": f"table1/{run_id}.json"})
+    return out
+
+
 def sizes_table(profile: str = "cpu"):
     """Every override: the field, the ``cpu`` profile's value (Table 1), this size's, and the paper's."""
     import pandas as pd
