@@ -152,6 +152,17 @@ def copy_shared(cfg: RunConfig, experiment: str, results_dir=None) -> Outcome | 
                    copy["metrics"].get("nll"), details={"copied_from": copy["copied_from"]})
 
 
+def _extra_metrics(module, run, folder: Path) -> dict:
+    """``module.extra_metrics(run)``; an experiment that writes files beside its results (image grids)
+    takes an ``out_dir`` argument and gets the folder of this run's result."""
+    import inspect
+
+    if "out_dir" in inspect.signature(module.extra_metrics).parameters:
+        folder.mkdir(parents=True, exist_ok=True)
+        return module.extra_metrics(run, out_dir=folder)
+    return module.extra_metrics(run)
+
+
 def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, device=None,
             wait: bool = False, data_cache: dict | None = None) -> Outcome:
     """Train (or load) one run, measure the experiment's extras, write its result; never raises.
@@ -180,7 +191,7 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
         run = train_or_load(cfg, runs_dir=runs_dir, device=device, progress=False, wait=wait, data=data)
         extra = module.extra_from_config(cfg) if hasattr(module, "extra_from_config") else {}
         if hasattr(module, "extra_metrics"):
-            extra.update(module.extra_metrics(run))
+            extra.update(_extra_metrics(module, run, _result_path(results_dir, cfg, experiment).parent))
         seconds = time.perf_counter() - start
         record = make_record(run, experiment, _run_cost(run, seconds), extra)
         write_result(_result_path(results_dir, cfg, experiment), record)

@@ -15,7 +15,8 @@ from duvae.run_notebooks import list_notebooks, run_notebook
 NOTEBOOKS = list_notebooks()
 #: notebooks that train on Omniglot or Yahoo at the smoke profile
 READ_PUBLIC_DATA = {"04_models", "06_table1_likelihood", "07_figure2_parameter_analysis", "08_table2_yelp_probe",
-                    "09_table3_omniglot_probe", "10_size_study"}
+                    "09_table3_omniglot_probe", "10_size_study",
+                    "11_looking_inside"}
 
 
 def test_there_are_notebooks():

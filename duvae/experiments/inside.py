@@ -1,0 +1,612 @@
+r"""Looking inside trained models: what they generate, and what their metrics count (issue 23).
+
+**Runs.** Table 1's own runs, with the same run ids (:func:`duvae.experiments.table1.row_config`
+at run time, so a change of Table 1's configs, e.g. its precision, is followed): on Yahoo the VAE,
+BN-VAE, DU-VAE (0.6, 0.8) and Agg-VAE, on Omniglot the VAE, BN-VAE and DU-VAE (0.5, 0.9), seed
+``REFERENCE_SEED + s`` for ``s < seeds``. :func:`duvae.trainer.train_or_load` loads a run's
+checkpoint from ``runs/`` when it is there and trains it again otherwise (checkpoints are not
+committed); what this module measures on the model is stored in the run's result, so a fresh clone
+shows it without any checkpoint.
+
+**What is measured** (:func:`extra_metrics`), on text:
+
+- *reconstructions*: :data:`SIZES` ``n_inputs`` held-out test sentences (the same ones for every
+  model: evenly spread over the test set's lengths) decoded greedily from their posterior mean,
+  :math:`\hat x = \arg\max p_\theta(x \mid z = \mu_\phi(x))` token by token;
+- *prior samples*: greedy decoding of :math:`z \sim p(z) = \mathcal{N}(0, I)`;
+- *homotopies* (Bowman et al. 2016): the decodings of
+  :math:`z(t) = (1 - t)\,\mu_\phi(x_a) + t\,\mu_\phi(x_b)`, :math:`t \in \{0, 1/6, \dots, 1\}`;
+- *how much the output depends on z*: the number of distinct greedy outputs over ``draws`` (100)
+  draws :math:`z \sim q_\phi(z|x)` of one input, and over ``draws`` prior draws. A decoder that
+  ignores :math:`z` (posterior collapse) writes one sentence however :math:`z` is drawn: 1 distinct
+  output. Every decoding of a run (reconstructions, draws, prior, homotopies) is one batch of
+  latent codes, decoded at once.
+
+On images (the PixelCNN): two PNG grids written beside the result JSON (their file names in
+``extra["grids"]``): test images, a sample :math:`x \sim p_\theta(x \mid \mu_\phi(x))` and one from
+:math:`x \sim p_\theta(x \mid z)`, :math:`z \sim q_\phi(z|x)`; and samples from the prior. All
+images of a run are drawn in one batch, pixel by pixel.
+
+On both:
+
+- *the MI estimator and its spread* (notes 4.3): with one draw
+  :math:`z_n = \mu_n + \sigma_n \odot \varepsilon_n` per test example and the aggregate posterior
+  :math:`q(z)` approximated by the mixture of the :math:`N` test posteriors,
+
+  .. math::
+      \hat I = \frac1N \sum_n \Big[-\mathcal{H}[q(z|x_n)] - \log \frac1N \sum_m q(z_n|x_m)\Big],
+
+  repeated ``mi_repeats`` times with fresh :math:`\varepsilon` (all repeats in one computation),
+  over the whole test set (the package's estimator) and over the evaluation mini-batches (He et
+  al.'s original). When every :math:`q(z|x_m)` is the same Gaussian, the mixture *is* that
+  Gaussian and :math:`\hat I = \frac1N \sum_n \frac12 (\|\varepsilon_n\|^2 - n_z)`: mean 0, standard
+  deviation :math:`\sqrt{n_z / 2N}`, negative half of the time. And since the mixture holds
+  :math:`q(z_n|x_n)/N`, :math:`\hat I \le \log N` in expectation, whatever the true MI;
+- *ELBO against IW-NLL*: log-weights :math:`\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)`,
+  :math:`K` = the run's ``eval_iw_samples``, on a subset of the test set; the ELBO is their mean,
+  the IW-NLL their log-mean-exp, and the bound with :math:`k < K` samples in between
+  (:func:`iw_bounds`), drawn with the noise layout of :func:`duvae.metrics.iw_nll`;
+- on text, *what PPL counts*: :math:`\mathrm{PPL} = \exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`,
+  the :math:`+1` being the end token ``</s>`` the decoder also predicts (notes 4.5), beside the
+  value one would get by dividing by the words alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.experiments import check_seeds
+from duvae.profiles import check_profile
+
+NAME = "inside"
+#: Table 1 rows looked inside, per data set
+ROWS = {
+    "yahoo": ("VAE", "BN-VAE (0.6/0.6/0.5)", "DU-VAE (0.6, 0.8)", "Agg-VAE"),
+    "omniglot": ("VAE", "BN-VAE (0.6/0.6/0.5)", "DU-VAE (0.5, 0.9)"),
+}
+SHORT = {"VAE": "VAE", "BN-VAE (0.6/0.6/0.5)": "BN-VAE", "DU-VAE (0.6, 0.8)": "DU-VAE (0.6, 0.8)",
+         "DU-VAE (0.5, 0.9)": "DU-VAE (0.5, 0.9)", "Agg-VAE": "Agg-VAE"}
+#: sizes per profile: held-out inputs, prior samples shown, z draws for the distinct counts, points of
+#: a homotopy, MI repeats, test examples of the ELBO / IW-NLL comparison, images per grid row
+SIZES = {
+    "smoke": {"n_inputs": 3, "n_prior": 3, "draws": 100, "homotopy_points": 7, "mi_repeats": 20,
+              "iw_examples": 16, "grid_cols": 4},
+    "cpu": {"n_inputs": 5, "n_prior": 5, "draws": 100, "homotopy_points": 7, "mi_repeats": 100,
+            "iw_examples": 100, "grid_cols": 8},
+    "paper": {"n_inputs": 5, "n_prior": 5, "draws": 100, "homotopy_points": 7, "mi_repeats": 100,
+              "iw_examples": 200, "grid_cols": 8},
+}
+#: held-out sentences are chosen among those with this many words, when there are enough
+WORDS = (5, 15)
+#: numbers of importance samples at which the bound is reported (those <= K)
+IW_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+def runs(profile: str, seeds: int) -> list[RunConfig]:
+    """Table 1's runs of :data:`ROWS`, seed ``REFERENCE_SEED + s`` for ``s < seeds``."""
+    from duvae.experiments import table1
+
+    check_profile(profile)
+    check_seeds(seeds)
+    return [table1.row_config(label, dataset, profile, REFERENCE_SEED + s)
+            for dataset, labels in ROWS.items() for label in labels for s in range(seeds)]
+
+
+def extra_from_config(cfg: RunConfig) -> dict:
+    """The Table 1 row of the run, and where Table 1's result of the same run lives."""
+    from duvae.experiments import table1
+
+    return {**table1.extra_from_config(cfg), "table1_result": f"table1/{cfg.run_id()}.json"}
+
+
+# ----------------------------------------------------------------------------------------------
+# pieces, each on tensors (tested on constructed models)
+# ----------------------------------------------------------------------------------------------
+
+
+def homotopy(z_a: torch.Tensor, z_b: torch.Tensor, n_points: int) -> torch.Tensor:
+    """``[n_points, nz]``: :math:`(1 - t) z_a + t z_b` at ``n_points`` evenly spaced ``t`` in [0, 1].
+
+    The endpoints are exactly ``z_a`` and ``z_b`` (``t = 0`` and ``1``).
+    """
+    if n_points < 2:
+        raise ValueError(f"a homotopy needs at least 2 points, got {n_points}")
+    t = torch.linspace(0.0, 1.0, n_points, dtype=z_a.dtype, device=z_a.device)[:, None]
+    return (1 - t) * z_a[None] + t * z_b[None]
+
+
+def greedy(decoder, z: torch.Tensor, max_len: int, bos_id: int = 1, eos_id: int = 2) -> torch.Tensor:
+    """Greedy decoding of every row of ``z [M, nz]`` in one batch, in eval mode: ids ``[M, T]``.
+
+    After ``</s>`` a row holds the pad id, so two rows are the same sentence iff they are equal.
+    """
+    from duvae.metrics import evaluating
+
+    with evaluating(decoder):
+        return decoder.greedy_decode(z, max_len, bos_id, eos_id)
+
+
+def distinct_counts(ids: torch.Tensor, groups: int) -> torch.Tensor:
+    """Distinct rows within each of ``groups`` consecutive, equal blocks of ``ids [groups * D, T]``: ``[groups]``."""
+    if ids.shape[0] % groups:
+        raise ValueError(f"{ids.shape[0]} rows do not split into {groups} equal groups")
+    group = torch.arange(groups, device=ids.device).repeat_interleave(ids.shape[0] // groups)
+    unique_rows = torch.unique(torch.cat([group[:, None], ids], dim=1), dim=0)
+    return torch.bincount(unique_rows[:, 0], minlength=groups)
+
+
+def top_outputs(ids: torch.Tensor, k: int) -> list[tuple[torch.Tensor, int]]:
+    """The ``k`` most frequent rows of ``ids [D, T]`` with their counts, most frequent first."""
+    rows, counts = torch.unique(ids, dim=0, return_counts=True)
+    order = torch.argsort(counts, descending=True, stable=True)[:k]
+    return [(rows[i], int(counts[i])) for i in order]
+
+
+def mi_from_draws(mu: torch.Tensor, var: torch.Tensor, eps: torch.Tensor, group_sizes=None) -> torch.Tensor:
+    r"""The MI estimate of notes 4.3 for each of ``R`` noise draws ``eps [R, N, nz]``: ``[R]`` (float64).
+
+    ``z_{r,n} = mu_n + sqrt(var_n) eps_{r,n}``; :math:`\log q(z)` by the mixture of all ``N``
+    posteriors (:func:`duvae.metrics.log_aggregate_posterior`), or, with ``group_sizes``, of the
+    posteriors of each consecutive group (mini-batch) the example belongs to. With ``R = 1`` and
+    the same noise this is :func:`duvae.metrics.mutual_information`.
+    """
+    from duvae.metrics import LOG_2PI, log_aggregate_posterior
+
+    R, N, nz = eps.shape
+    if mu.shape != (N, nz) or var.shape != (N, nz):
+        raise ValueError(f"mu and var must be [{N}, {nz}], got {tuple(mu.shape)} and {tuple(var.shape)}")
+    mu, var = mu.double(), var.double()
+    neg_entropy = (-0.5 * nz * LOG_2PI - 0.5 * (1.0 + var.log()).sum(-1)).mean()  # -(1/N) sum_n H[q(z|x_n)]
+    z = mu + var.sqrt() * eps.to(mu)  # [R, N, nz]
+    sizes = [N] if group_sizes is None else [int(s) for s in group_sizes]
+    if sum(sizes) != N:
+        raise ValueError(f"group sizes sum to {sum(sizes)}, not N = {N}")
+    log_qz = torch.empty(R, N, dtype=torch.float64, device=mu.device)
+    start = 0
+    for size in sizes:  # one mixture per group (a single group: the whole set)
+        block = slice(start, start + size)
+        log_qz[:, block] = log_aggregate_posterior(z[:, block].reshape(-1, nz), mu[block], var[block]).view(R, size)
+        start += size
+    return neg_entropy - log_qz.mean(1)
+
+
+def log_weights(model, x: torch.Tensor, n_samples: int, precision: str = "fp32",
+                work_budget: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``log w [K, B]`` = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k ~ q(z|x) (notes 4.1).
+
+    The noise is drawn as :func:`duvae.metrics.iw_nll` draws it (example-major, from ``generator``
+    or the global one), so ``-(logsumexp_k log w - log K)`` is ``iw_nll`` for the same seed; the
+    decoder runs on chunks of samples bounded by ``work_budget``.
+    """
+    from duvae.metrics import DEFAULT_WORK_BUDGET, evaluating, iw_chunks, sample_with_log_prob
+    from duvae.precision import autocast
+
+    device = x.device
+    with evaluating(model), autocast(precision, device):
+        q = model.posterior(x)
+        B, nz = q.batch_shape[0], q.event_shape[0]
+        mu = getattr(getattr(q, "base", q), "mu", None)
+        dtype = mu.dtype if mu is not None else torch.get_default_dtype()
+        eps = torch.randn(B, n_samples, nz, generator=generator, dtype=dtype,
+                          device=generator.device if generator is not None else device)
+        z_all, log_q = sample_with_log_prob(q, n_samples, eps=eps.to(device).transpose(0, 1))
+        dtype = torch.promote_types(log_q.dtype, torch.float32)
+        s_chunk, _ = iw_chunks(n_samples, B, x[0].numel(), work_budget or DEFAULT_WORK_BUDGET)
+        chunks = []
+        for s0 in range(0, n_samples, s_chunk):  # chunks of samples, for memory only
+            z = z_all[s0:s0 + s_chunk]
+            chunks.append(model.log_likelihood(x, z).to(dtype) + model.prior.log_prob(z.to(dtype)))
+        return torch.cat(chunks) - log_q.to(dtype)
+
+
+def iw_bounds(log_w: torch.Tensor, ks) -> torch.Tensor:
+    r"""``-log p(x)`` bounds with ``k`` samples, averaged over examples: ``[len(ks)]``.
+
+    For each ``k`` the ``K`` log-weights ``log_w [K, B]`` are cut into ``K // k`` disjoint groups
+    of ``k``, and the bound :math:`-(\operatorname{logsumexp}_{j} \log w_j - \log k)` is averaged over
+    the groups and the examples: ``k = 1`` is the (negative) ELBO, ``k = K`` the IW-NLL.
+    """
+    K, B = log_w.shape
+    out = []
+    for k in ks:  # a handful of sizes
+        if not 1 <= k <= K:
+            raise ValueError(f"k must lie in [1, {K}], got {k}")
+        groups = log_w[: (K // k) * k].view(K // k, k, B)
+        out.append(-(torch.logsumexp(groups, dim=1) - math.log(k)).mean())
+    return torch.stack(out)
+
+
+def image_grid(rows: torch.Tensor, pad: int = 2, scale: int = 2):
+    """``rows [R, C, 1, H, W]`` (values in [0, 1], 1 = ink) -> a ``uint8`` gray picture, ink dark.
+
+    Images are separated by ``pad`` gray pixels and enlarged ``scale`` times (nearest neighbour).
+    """
+    import torch.nn.functional as F
+
+    R, C, _, H, W = rows.shape
+    tiles = F.pad(1.0 - rows.float().cpu()[:, :, 0], (pad, 0, pad, 0), value=0.5)  # [R, C, H + pad, W + pad]
+    picture = tiles.permute(0, 2, 1, 3).reshape(R * (H + pad), C * (W + pad))
+    picture = F.pad(picture, (0, pad, 0, pad), value=0.5)
+    picture = picture.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (picture * 255).round().to(torch.uint8).numpy()
+
+
+def write_png(picture, path: Path) -> Path:
+    """A ``uint8`` gray array as PNG, written atomically."""
+    import os
+
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(picture, mode="L").save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# measurements on a finished run
+# ----------------------------------------------------------------------------------------------
+
+
+def _stratified(batch_sizes: list[int], n: int) -> list[torch.Tensor]:
+    """Row indices within each evaluation batch that together keep about ``n`` examples."""
+    stride = max(1, math.ceil(sum(batch_sizes) / n))
+    return [torch.arange(0, b, stride) for b in batch_sizes]
+
+
+def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
+    """MI repeats (full set and mini-batch mixtures) and the ELBO / IW-NLL comparison, any data set."""
+    from duvae.metrics import posterior_moments
+
+    model, batches, cfg = run.model, run.data.test, run.config
+    device = next(model.parameters()).device
+    mu, var = posterior_moments(model, batches)
+    mu, var = mu.cpu().double(), var.cpu().double()
+    N, nz = mu.shape
+    batch_sizes = [int(b.shape[0]) for b in batches]
+    eps = torch.randn(sizes["mi_repeats"], N, nz, generator=gen, dtype=torch.float64)
+    full = mi_from_draws(mu, var, eps)
+    per_batch = mi_from_draws(mu, var, eps, group_sizes=batch_sizes)
+
+    K = cfg.train.eval_iw_samples
+    picks = _stratified(batch_sizes, sizes["iw_examples"])
+    log_w, units = [], []
+    for x, rows in zip(batches, picks):  # the evaluation batches (each of one length, for the LSTM encoder)
+        if len(rows):
+            xb = x[rows.to(x.device)]
+            log_w.append(log_weights(model, xb, K, cfg.train.precision, cfg.train.eval_work_budget,
+                                     generator=gen).double().cpu())
+            units += [int(xb.shape[1]) - 1] * len(rows)  # predicted tokens (words + </s>) or pixels
+    log_w = torch.cat(log_w, dim=1)  # [K, n]
+    ks = [k for k in IW_KS if k < K] + [K]  # K itself last: the IW-NLL of these log-weights
+    bounds = iw_bounds(log_w, ks)
+    elbo_n = -log_w.mean(0)
+    nll_n = -(torch.logsumexp(log_w, 0) - math.log(K))
+    r3 = lambda t: [round(float(v), 3) for v in t]  # noqa: E731
+    return {
+        "mi": {"full": r3(full), "batch": r3(per_batch), "n": N, "nz": nz, "batch_sizes": sorted(set(batch_sizes)),
+               "collapsed_std": math.sqrt(nz / (2 * N)), "log_n": math.log(N),
+               "log_batch": math.log(max(batch_sizes)), "kl": float(run.metrics["kl"]),
+               "mi_table": float(run.metrics["mi"])},
+        "iw": {"n": int(log_w.shape[1]), "samples": K, "k": ks, "bound": r3(bounds),
+               "elbo": float(elbo_n.mean()), "nll": float(nll_n.mean()),
+               "per_example": {"elbo": r3(elbo_n), "nll": r3(nll_n), "units": units},
+               "test_elbo_one_sample": float(run.metrics["elbo"]), "test_nll": float(run.metrics.get("nll", "nan")),
+               "test_n": int(run.metrics["n"])},
+    }
+
+
+def _text(run, sizes: dict, gen: torch.Generator) -> dict:
+    """Reconstructions, prior samples, homotopies and distinct-output counts of a text model."""
+    import torch.nn.functional as F
+
+    from duvae.metrics import posterior_moments
+
+    model, batches, cfg = run.model, run.data.test, run.config
+    vocab = run.data.corpus.vocab
+    device = next(model.parameters()).device
+    mu, var = posterior_moments(model, batches)  # [N, nz], in the order of the batches
+    width = max(int(b.shape[1]) for b in batches)
+    ids = torch.cat([F.pad(b.cpu(), (0, width - b.shape[1]), value=vocab.pad_id) for b in batches])  # [N, width]
+    words = (ids != vocab.pad_id).sum(1) - 2
+    N, nz = mu.shape
+
+    # the held-out inputs: evenly spread over the (length-sorted) test set, among the 5-15 word ones
+    n_in = min(sizes["n_inputs"], N)
+    pool = torch.nonzero((words >= WORDS[0]) & (words <= WORDS[1])).squeeze(1)
+    if len(pool) < n_in:
+        pool = torch.arange(N)
+    pick = pool[torch.linspace(0, len(pool) - 1, n_in).round().long()]
+    D, P = sizes["draws"], sizes["homotopy_points"]
+    pairs = [(a, b) for a, b in ((0, n_in - 1), (1, n_in - 2)) if a < b]
+
+    # every latent code of this run, decoded in one batch
+    mu_in, sd_in = mu[pick.to(mu.device)], var[pick.to(mu.device)].sqrt()
+    eps = torch.randn(n_in, D, nz, generator=gen).to(mu)
+    z_post = (mu_in[:, None] + sd_in[:, None] * eps).reshape(n_in * D, nz)  # D draws of q(z|x) per input
+    z_prior = torch.randn(D, nz, generator=gen).to(mu)  # D draws of p(z)
+    z_path = torch.cat([homotopy(mu_in[a], mu_in[b], P) for a, b in pairs]) if pairs else mu_in[:0]
+    z_all = torch.cat([mu_in, z_post, z_prior, z_path])
+    max_len = (cfg.train.max_len or 60) + 1  # words + </s>
+    out = greedy(model.decoder, z_all.to(device), max_len, vocab.bos_id, vocab.eos_id).cpu()
+    recon, post, prior, path = out.split([n_in, n_in * D, D, len(z_path)])
+
+    def text(row) -> str:
+        return " ".join(vocab.decode(row.tolist()))
+
+    def strip(row) -> list[int]:
+        return [int(i) for i in row.tolist() if i not in (vocab.pad_id, vocab.bos_id)]
+
+    counts = distinct_counts(post, n_in)
+    inputs = []
+    for j in range(n_in):  # a handful of sentences, to store
+        (top, top_count), = top_outputs(post[j * D:(j + 1) * D], 1)
+        inputs.append({"index": int(pick[j]), "input": text(ids[pick[j]]), "input_ids": strip(ids[pick[j]]),
+                       "output": text(recon[j]), "output_ids": strip(recon[j]),
+                       "distinct": int(counts[j]), "top": text(top), "top_count": top_count})
+    homotopies = [{"from": int(pick[a]), "to": int(pick[b]),
+                   "t": [round(float(t), 3) for t in torch.linspace(0, 1, P)],
+                   "sentences": [text(r) for r in path[i * P:(i + 1) * P]]} for i, (a, b) in enumerate(pairs)]
+    n_words, n_sent = int(words.sum()), N
+    nll = float(run.metrics.get("nll", run.metrics["elbo"]))
+    return {
+        "kind": "text",
+        "draws": D,
+        "reconstructions": inputs,
+        "prior": {"samples": [text(r) for r in prior[:sizes["n_prior"]]],
+                  "distinct": int(distinct_counts(prior, 1)[0]),
+                  "top": [[text(r), c] for r, c in top_outputs(prior, 3)]},
+        "homotopies": homotopies,
+        "ppl": {"nll": nll, "sentences": n_sent, "words": n_words, "end_tokens": n_sent,
+                "tokens": n_words + n_sent, "ppl": math.exp(nll * n_sent / (n_words + n_sent)),
+                "ppl_words_only": math.exp(nll * n_sent / n_words), "ppl_table": run.metrics.get("ppl")},
+    }
+
+
+def _images(run, sizes: dict, gen: torch.Generator, out_dir: Path) -> dict:
+    """Reconstruction and prior grids of an image model, sampled in one batch, written as PNG."""
+    from duvae.metrics import posterior_moments
+
+    model, cfg = run.model, run.config
+    device = next(model.parameters()).device
+    C = sizes["grid_cols"]
+    x = torch.cat([b for b in run.data.test])[:C]  # the first C test images
+    mu, var = posterior_moments(model, [x])
+    nz = mu.shape[1]
+    z_post = mu + var.sqrt() * torch.randn(C, nz, generator=gen).to(mu)
+    z_prior = torch.randn(2 * C, nz, generator=gen).to(mu)
+    z_all = torch.cat([mu, z_post, z_prior]).to(device)
+    sampler = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    from duvae.metrics import evaluating
+
+    with evaluating(model):
+        samples = model.decoder.sample(z_all, generator=sampler).cpu()  # [4C, 1, H, W], one batch
+    recon = torch.stack([x.cpu().float(), samples[:C], samples[C:2 * C]])  # [3, C, 1, H, W]
+    prior = samples[2 * C:].view(2, C, *samples.shape[1:])
+    run_id = cfg.run_id()
+    names = {"reconstructions": f"{run_id}.recon.png", "prior": f"{run_id}.prior.png"}
+    write_png(image_grid(recon), Path(out_dir) / names["reconstructions"])
+    write_png(image_grid(prior), Path(out_dir) / names["prior"])
+    return {"kind": "image", "grids": names,
+            "grid_rows": {"reconstructions": ["test image", "x ~ p(x | z = posterior mean)", "x ~ p(x | z ~ q(z|x))"],
+                          "prior": ["x ~ p(x | z), z ~ N(0, I)"] * 2}}
+
+
+def extra_metrics(run, out_dir: str | Path | None = None) -> dict:
+    """What the run generates and what its metrics count (module docstring); image grids go to ``out_dir``
+    (the folder of the run's result; default ``results/<profile>/inside``)."""
+    from duvae.results import default_results_dir
+
+    cfg = run.config
+    sizes = SIZES[cfg.profile]
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    if run.data.kind == "text":
+        out = _text(run, sizes, gen)
+    else:
+        out = _images(run, sizes, gen, Path(out_dir or Path(default_results_dir()) / cfg.profile / NAME))
+    out.update(_mi_and_iw(run, sizes, gen))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# results -> tables and figures (the notebook's)
+# ----------------------------------------------------------------------------------------------
+
+
+def ordered(results: list[dict], dataset: str) -> list[tuple[str, dict]]:
+    """``(short label, result)`` of ``dataset`` in the order of :data:`ROWS` (first seed of each row)."""
+    out = []
+    for label in ROWS[dataset]:
+        mine = sorted((r for r in results if r["dataset"] == dataset and r["extra"].get("row") == label),
+                      key=lambda r: r["seed"])
+        if mine:
+            out.append((SHORT[label], mine[0]))
+    return out
+
+
+def reconstructions(results: list[dict], i: int):
+    """The ``i``-th held-out sentence and each model's greedy reconstruction from its posterior mean."""
+    import pandas as pd
+
+    rows = ordered(results, "yahoo")
+    if not rows or i >= len(rows[0][1]["extra"]["reconstructions"]):
+        return pd.DataFrame()
+    first = rows[0][1]["extra"]["reconstructions"][i]
+    out = [{"": "input (test)", "sentence": first["input"], "distinct / 100 draws of q(z|x)": ""}]
+    for label, r in rows:
+        rec = r["extra"]["reconstructions"][i]
+        out.append({"": label, "sentence": rec["output"],
+                    f"distinct / {r['extra']['draws']} draws of q(z|x)": rec["distinct"]})
+    return pd.DataFrame(out).set_index("")
+
+
+def prior_samples(results: list[dict]):
+    """Greedy decodings of the same prior draws ``z ~ N(0, I)`` (one column per model)."""
+    import pandas as pd
+
+    rows = ordered(results, "yahoo")
+    return pd.DataFrame({label: r["extra"]["prior"]["samples"] for label, r in rows},
+                        index=pd.RangeIndex(1, 1 + len(rows[0][1]["extra"]["prior"]["samples"]), name="z"))\
+        if rows else pd.DataFrame()
+
+
+def homotopy_table(results: list[dict], k: int = 0):
+    """The ``k``-th homotopy: one row per point ``t``, one column per model."""
+    import pandas as pd
+
+    rows = [(label, r) for label, r in ordered(results, "yahoo") if len(r["extra"]["homotopies"]) > k]
+    if not rows:
+        return pd.DataFrame()
+    t = rows[0][1]["extra"]["homotopies"][k]["t"]
+    return pd.DataFrame({label: r["extra"]["homotopies"][k]["sentences"] for label, r in rows},
+                        index=pd.Index([f"{v:.2f}" for v in t], name="t"))
+
+
+def distinct_table(results: list[dict]):
+    """Distinct greedy outputs over the draws of z: per held-out input, and over prior draws."""
+    import pandas as pd
+
+    out = []
+    for label, r in ordered(results, "yahoo"):
+        e = r["extra"]
+        counts = [x["distinct"] for x in e["reconstructions"]]
+        (top, top_count), = e["prior"]["top"][:1]
+        out.append({"model": label, "KL": r["metrics"]["kl"], "AU": int(r["metrics"]["au"]),
+                    "distinct, q(z|x) (per input)": ", ".join(map(str, counts)),
+                    "distinct, q(z|x) (mean)": sum(counts) / len(counts),
+                    "distinct, p(z)": e["prior"]["distinct"], "draws": e["draws"],
+                    "most frequent prior output": f"{top} (x{top_count})"})
+    return pd.DataFrame(out).set_index("model") if out else pd.DataFrame()
+
+
+def plot_distinct(results: list[dict]):
+    """Bars: distinct outputs per 100 draws of q(z|x) (mean over inputs, dots = each input) and of p(z)."""
+    import matplotlib.pyplot as plt
+
+    rows = ordered(results, "yahoo")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for j, (label, r) in enumerate(rows):
+        counts = [x["distinct"] for x in r["extra"]["reconstructions"]]
+        ax.bar(j - 0.2, sum(counts) / len(counts), 0.4, color="tab:blue", label="z ~ q(z|x), one input" if j == 0 else None)
+        ax.scatter([j - 0.2] * len(counts), counts, color="k", s=10, zorder=3)
+        ax.bar(j + 0.2, r["extra"]["prior"]["distinct"], 0.4, color="tab:orange", label="z ~ p(z)" if j == 0 else None)
+    draws = rows[0][1]["extra"]["draws"] if rows else 100
+    ax.set_xticks(range(len(rows)), [label for label, _ in rows])
+    ax.set_ylabel(f"distinct sentences / {draws} draws")
+    ax.set_ylim(0, draws * 1.05)
+    ax.set_title("How much the greedy output depends on z (Yahoo)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mi_spread(results: list[dict]):
+    """The MI estimate over repeated draws, per model: full-set and mini-batch mixtures, KL and log N marked."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [(ds, ordered(results, ds)) for ds in ROWS if ordered(results, ds)]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6.5 * max(1, len(panels)), 3.8), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (ds, rows) in zip(axes[0], panels):
+        for j, (label, r) in enumerate(rows):
+            m = r["extra"]["mi"]
+            for dx, key, colour in ((-0.17, "full", "tab:blue"), (0.17, "batch", "tab:green")):
+                v = np.array(m[key])
+                ax.scatter(j + dx + rng.uniform(-0.07, 0.07, len(v)), v, s=6, alpha=0.5, color=colour,
+                           label=(f"mixture of all N = {m['n']} test posteriors" if key == "full"
+                                  else "mixture of each mini-batch (He et al.)") if j == 0 else None)
+            ax.plot([j - 0.35, j + 0.35], [m["kl"]] * 2, color="tab:red", lw=2, label="KL (an upper bound on MI)" if j == 0 else None)
+        m0 = rows[0][1]["extra"]["mi"]
+        ax.axhline(m0["log_n"], color="tab:blue", ls="--", lw=1, label=f"log N = {m0['log_n']:.2f}")
+        ax.axhline(m0["log_batch"], color="tab:green", ls=":", lw=1, label=f"log (batch size) = {m0['log_batch']:.2f}")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xticks(range(len(rows)), [label for label, _ in rows])
+        ax.set_ylabel("MI estimate (nats)")
+        ax.set_title(f"{ds}: {len(m0['full'])} repeated MI estimates per model")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def mi_table(results: list[dict]):
+    """Mean, std and minimum of the repeated MI estimates, beside Table 1's single estimate and the KL."""
+    import pandas as pd
+    import statistics
+
+    out = []
+    for ds in ROWS:
+        for label, r in ordered(results, ds):
+            m = r["extra"]["mi"]
+            row = {"data": ds, "model": label, "KL": m["kl"], "MI (Table 1's single draw)": m["mi_table"]}
+            for key, name in (("full", "all N"), ("batch", "mini-batch")):
+                v = m[key]
+                row.update({f"MI {name} mean": statistics.mean(v), f"MI {name} std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                            f"MI {name} min": min(v), f"MI {name} < 0": f"{sum(x < 0 for x in v)}/{len(v)}"})
+            row["sqrt(nz / 2N)"] = m["collapsed_std"]
+            out.append(row)
+    return pd.DataFrame(out).set_index(["data", "model"]) if out else pd.DataFrame()
+
+
+def iw_table(results: list[dict]):
+    """ELBO against IW-NLL on the subset, and the run's test-set numbers (nats per sentence / image)."""
+    import pandas as pd
+
+    out = []
+    for ds in ROWS:
+        for label, r in ordered(results, ds):
+            w = r["extra"]["iw"]
+            out.append({"data": ds, "model": label, "examples": w["n"], "K": w["samples"],
+                        "-ELBO (mean of K log w)": w["elbo"], f"IW-NLL (K = {w['samples']})": w["nll"],
+                        "gap": w["elbo"] - w["nll"], "KL": r["metrics"]["kl"],
+                        "test -ELBO (1 sample, all)": w["test_elbo_one_sample"],
+                        "test IW-NLL (all)": w["test_nll"], "test examples": w["test_n"]})
+    return pd.DataFrame(out).set_index(["data", "model"]) if out else pd.DataFrame()
+
+
+def plot_iw_bounds(results: list[dict]):
+    """The bound on -log p(x) against the number of importance samples k (k = 1: the ELBO)."""
+    import matplotlib.pyplot as plt
+
+    panels = [(ds, ordered(results, ds)) for ds in ROWS if ordered(results, ds)]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 3.6), squeeze=False)
+    for ax, (ds, rows) in zip(axes[0], panels):
+        for label, r in rows:
+            w = r["extra"]["iw"]
+            ax.plot(w["k"], w["bound"], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("importance samples k")
+        ax.set_ylabel("bound on -log p(x) (nats)")
+        ax.set_title(f"{ds}: ELBO (k = 1) down to IW-NLL ({rows[0][1]['extra']['iw']['n']} test examples)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ppl_table(results: list[dict]):
+    """What PPL counts: the NLL per sentence divided by words + </s> (the package), or by words alone."""
+    import pandas as pd
+
+    out = []
+    for label, r in ordered(results, "yahoo"):
+        p = r["extra"]["ppl"]
+        out.append({"model": label, "NLL / sentence": p["nll"], "sentences": p["sentences"], "words": p["words"],
+                    "tokens = words + </s>": p["tokens"], "PPL = exp(NLL sum / tokens)": p["ppl"],
+                    "exp(NLL sum / words)": p["ppl_words_only"], "Table 1 run's PPL": p["ppl_table"]})
+    return pd.DataFrame(out).set_index("model") if out else pd.DataFrame()
+
+
+def grid_paths(results: list[dict], folder: Path) -> list[tuple[str, dict[str, Path], dict]]:
+    """``(label, {grid: PNG path}, row captions)`` of each Omniglot model whose PNG files exist in ``folder``."""
+    out = []
+    for label, r in ordered(results, "omniglot"):
+        paths = {k: Path(folder) / name for k, name in r["extra"]["grids"].items()}
+        if all(p.is_file() for p in paths.values()):
+            out.append((label, paths, r["extra"]["grid_rows"]))
+    return out
