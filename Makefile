@@ -5,6 +5,7 @@
 #   make notebooks [PROFILE=cpu]   the main job: every notebook through papermill -> build/$(PROFILE)/
 #   make test                      the test suite (CI runs this through .ci/run)
 #   make lab                       JupyterLab on notebooks/, where a double-click opens a notebook
+#   make student                   the course notebooks with their answers stubbed -> build/student/
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -26,14 +27,15 @@ DIR_VARIABLES := DUVAE_DATA_MIRROR DUVAE_DATA_DIR DUVAE_RUNS_DIR DUVAE_RESULTS_D
 # JupyterLab's kernels run in notebooks/, so those variables are handed to it absolute.
 ABSOLUTE_DIRS = $(foreach v,$(DIR_VARIABLES),$(if $(value $(v)),$(v)='$(abspath $(value $(v)))'))
 
-.PHONY: notebooks test lab setup clean-build
+.PHONY: notebooks test lab setup clean-build student
 
 setup: $(VENV)/.installed $(LAB_SETTINGS)
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt: the exact versions the tests passed with (python -m duvae.pins writes it)
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
 	touch $@
 
 $(LAB_SETTINGS): jupyter/lab/overrides.json $(VENV)/.installed
@@ -48,6 +50,10 @@ test: setup
 
 lab: setup
 	$(ABSOLUTE_DIRS) $(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
+
+# The student edition of the course notebooks (00-05): solution cells replaced by stubs, unexecuted.
+student: setup
+	$(BIN)/python -m duvae.course student --output build/student
 
 clean-build:
 	rm -rf build

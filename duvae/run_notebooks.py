@@ -23,6 +23,8 @@ Usage::
 
     python -m duvae.run_notebooks --profile cpu            # every notebook
     python -m duvae.run_notebooks --profile smoke 01 02    # only notebooks whose name starts so
+    python -m duvae.run_notebooks --profile cpu --record-timings   # and commit the times the course
+                                                                   # notebooks print (notebooks/timings.csv)
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--output", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
+    parser.add_argument("--record-timings", action="store_true",
+                        help="also merge the wall times into notebooks/timings.csv (duvae.course)")
     args = parser.parse_args(argv)
     # before any kernel starts: relative paths mean the directory this command was run in
     relative = absolute_env_paths()
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerow(["notebook", "profile", "seconds", "ok"])
         for r in runs:
             writer.writerow([r.name, args.profile, f"{r.seconds:.1f}", r.ok])
+    if args.record_timings and any(r.ok for r in runs):
+        from duvae.course import record_timings
+
+        print(f"recorded in {record_timings(output / 'timings.csv')}")
     total = sum(r.seconds for r in runs)
     failed = [r.name for r in runs if not r.ok]
     print(f"done in {total:.0f} s; {len(runs) - len(failed)} ok, {len(failed)} failed {failed or ''}")

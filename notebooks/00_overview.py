@@ -44,6 +44,24 @@
 # Yelp sentiment with 100 to 10k labels), Table 3 (Omniglot per-alphabet classification), Figure 1
 # (the latent space of a 2-D synthetic text set), Figure 2 (the $(\gamma, p)$ grid).
 
+# %% [markdown]
+# **Learning goals.** After this page you can
+# - say what posterior collapse is and which two properties of the latent space DU-VAE watches
+#   (diversity, eq. 2-3; uncertainty, eq. 4-5);
+# - name DU-VAE's two regularisers (dropout on the variances, eq. 6; batch normalisation on the means,
+#   eq. 9 with Algorithm 1, step 9) and the bound that links them (eq. 8);
+# - find the module and the notebook behind every equation, and run a notebook at a profile.
+#
+# **Prerequisites.** The variational autoencoder (the ELBO, the reparameterisation trick, a diagonal
+# Gaussian posterior); Python and a first contact with PyTorch tensors.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("00_overview"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -101,3 +119,17 @@ notebooks
 
 # %%
 print("profiles:", ", ".join(PROFILES))
+
+# %% [markdown]
+# ## Exercises and the student edition
+#
+# Notebooks 01-05 open with their learning goals, prerequisites and measured run time, and close with
+# exercises: a function to write for an equation of the paper (or a question for pen and paper), and
+# a check cell, `duvae.exercises.check_*`, that compares the function with the package's own on
+# seeded inputs and names the usual mistake when it recognises one. `make student` writes the
+# student edition to `build/student/`, with every answer cell replaced by a stub. The exercises:
+
+# %%
+from duvae.exercises import exercise_table
+
+pd.DataFrame(exercise_table()).set_index(["notebook", "exercise"])

@@ -26,6 +26,26 @@
 # Throughout, $p_\mathcal{D}$ is the empirical distribution of $N$ posteriors (a data set or a
 # mini-batch): $\mathbb{E}$ is a mean over them and $\mathrm{Var}$ the biased ($1/N$) variance.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can
+# - derive eq. 3 (the mutual posterior diversity) from the KL divergence between two Gaussians, and
+#   compute it in $O(N n_z)$ rather than over all $N^2$ pairs;
+# - prove the lower bound $\mathrm{MPD} \ge \sum_d \mathrm{Var}[\mu_d]$ for variances at most 1, and say when
+#   it is tight;
+# - compute the conditional entropy of eq. 5, and explain why it needs the noise floor
+#   $\alpha = 1/(2\pi e)$;
+# - check a closed form three independent ways (formula, brute force, Monte Carlo).
+#
+# **Prerequisites.** Notebook 00; the KL divergence and the differential entropy of a Gaussian;
+# expectations over an empirical distribution; Jensen's (or the Cauchy-Schwarz) inequality.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("01_diversity_and_uncertainty"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -253,3 +273,73 @@ save_figure(fig, "01_entropy_floor")
 # With the floor, $H_q(z|x) \ge 0$ and it is 0 only if every posterior variance sits at $\alpha$;
 # notebook 02 shows how DU-VAE's dropout on $\sigma^2 - \alpha$ pushes the entropy toward that
 # minimum while raising MPD.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in the cell under its question, with torch and `math` only (not the
+# package's own function, which is the reference answer), then run the check under it:
+# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
+# recognised. In this notebook the cells hold the reference answers; in the student edition
+# (`make student`, `build/student/`) they are stubs.
+#
+# **Exercise 1 (eq. 3).** Write `my_mpd(mu, var)`: for `mu`, `var` of shape `[N, nz]` (the means and
+# variances of $N$ posteriors), return the mutual posterior diversity per dimension, shape `[nz]`,
+# with pairs $i = j$ included and the biased variance, in $O(N n_z)$ memory.
+
+# %% tags=["solution"]
+import torch
+
+
+def my_mpd(mu, var):
+    """Eq. 3: the MPD of the N posteriors (mu, var), [N, nz] each, per dimension, [nz]."""
+    centred = (mu - mu.mean(0)) ** 2  # (mu_2 - mean mu)^2
+    spread = centred.mean(0)  # Var[mu], biased
+    first = ((centred + spread) / var).mean(0)  # E_1 (mu_1 - mu_2)^2 = (mu_2 - mean mu)^2 + Var[mu]
+    second = var.mean(0) * (1 / var).mean(0)
+    return 0.5 * (first + second - 1)
+
+
+# %%
+from duvae.exercises import check_eq3
+
+check_eq3(my_mpd)
+
+# %% [markdown]
+# **Exercise 2 (eq. 5).** Write `my_conditional_entropy(var)`: for variances `[N, nz]`, return
+# $H_q(z|x)$ per dimension, shape `[nz]`.
+
+# %% tags=["solution"]
+import math
+
+import torch
+
+
+def my_conditional_entropy(var):
+    """Eq. 5: the conditional entropy of the N posteriors with variances var [N, nz], per dimension, [nz]."""
+    return 0.5 * math.log(2 * math.pi * math.e) + 0.5 * torch.log(var).mean(0)
+
+
+# %%
+from duvae.exercises import check_eq5
+
+check_eq5(my_conditional_entropy)
+
+# %% [markdown]
+# **Exercise 3 (pen and paper, section 2).** With every variance at most 1, for which families is
+# $\mathrm{MPD} = \sum_d \mathrm{Var}[\mu_d]$ exactly? And without the bound on the variances, can
+# $\mathrm{MPD} / \sum_d \mathrm{Var}[\mu_d]$ be made as small as you like? The cell after your answer checks it.
+
+# %% [markdown] tags=["solution"]
+# *Answer.* The bound chains two inequalities. The first,
+# $\mathbb{E}[(\mu_1 - \mu_2)^2/\sigma^2_2] \ge \mathbb{E}[(\mu_1 - \mu_2)^2]$, is an equality only if every
+# $\sigma^2_{x,d} = 1$ where the means vary; the second, $\mathbb{E}[\sigma^2]\mathbb{E}[1/\sigma^2] \ge 1$, only if the
+# variances are constant. So, in the dimensions whose means vary, equality holds exactly when every
+# variance is 1. Without the bound, take every variance equal to $c$: then
+# $\mathrm{MPD} = \sum_d \mathrm{Var}[\mu_d] / c$, which goes to 0 as $c \to \infty$.
+
+# %%
+for c in (1.0, 4.0, 100.0):
+    ratio = (T.mpd(mu, torch.full_like(var, c)).sum() / mu.var(0, unbiased=False).sum()).item()
+    print(f"every variance = {c:g}: MPD / sum_d Var[mu_d] = {ratio:.4f} (1/c = {1 / c:.4f})")

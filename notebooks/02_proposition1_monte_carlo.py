@@ -29,6 +29,24 @@
 # This notebook derives every statement in closed form (`duvae.theory`), finds the conditions each one
 # needs, and checks all of them by Monte Carlo on five families of posteriors.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can
+# - implement eq. 6, the dropout on the variances, and say why it keeps the mean variance;
+# - compute $\mathbb{E}_B[\hat\sigma^2]$ and $w = \mathbb{E}_B[1/\hat\sigma^2]$ over the two outcomes of the mask, and
+#   prove Proposition 1 (eq. 7) and eq. 8 from them with Jensen's inequality;
+# - check a closed form by Monte Carlo with standard errors and confidence bands;
+# - state the conditions the proposition needs (the floor $\sigma^2 \ge \alpha$; a variance above it).
+#
+# **Prerequisites.** Notebook 01 (MPD, eq. 3; conditional entropy, eq. 5); Bernoulli random variables;
+# Jensen's inequality; the standard error of a mean.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("02_proposition1_monte_carlo"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -392,3 +410,60 @@ assert math.isclose(got_mpd, limit_mpd, rel_tol=1e-4) and abs(got_ce) < 1e-4
 # - Proposition 1 compares two families with the **same** $\sigma^2$; during training the encoder
 #   reacts to the dropout (it can move $\sigma^2$), so it says how dropout reshapes a given family,
 #   not that a trained DU-VAE has a larger MPD than a trained VAE — that is for the experiments.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in the cell under its question, with torch and `math` only (not the
+# package's own function, which is the reference answer), then run the check under it:
+# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
+# recognised. In this notebook the cells hold the reference answers; in the student edition
+# (`make student`, `build/student/`) they are stubs.
+#
+# **Exercise 1 (eq. 6).** Write `my_dropout_variance(var, keep, p, alpha)`: `var` has any shape and is at
+# least `alpha`; `keep` is a boolean tensor of the same shape, True where the Bernoulli draw keeps the
+# entry (probability `p`). Return $\hat\sigma^2$.
+
+# %% tags=["solution"]
+def my_dropout_variance(var, keep, p, alpha):
+    """Eq. 6: the dropped-out variances var_hat, same shape as var; keep (bool) is True where kept."""
+    g = keep.to(var.dtype) / p  # normalised Bernoulli, E[g] = 1
+    return g * (var - alpha) + alpha
+
+
+# %%
+from duvae.exercises import check_eq6
+
+check_eq6(my_dropout_variance)
+
+# %% [markdown]
+# **Exercise 2 (Proposition 1).** Write `my_expected_inverse_variance(var, p, alpha)`: the expectation
+# over the mask of $1/\hat\sigma^2$, elementwise (the $w$ of section 1, which carries the whole effect
+# of the dropout on eq. 3).
+
+# %% tags=["solution"]
+def my_expected_inverse_variance(var, p, alpha):
+    """Proposition 1: w = E_B[1 / var_hat], elementwise, for keep probability p and floor alpha."""
+    u = alpha + (var - alpha) / p  # the kept value of var_hat (probability p); alpha otherwise
+    return p / u + (1 - p) / alpha
+
+
+# %%
+from duvae.exercises import check_prop1_w
+
+check_prop1_w(my_expected_inverse_variance)
+
+# %% [markdown]
+# **Exercise 3 (pen and paper).** Take a variance below the floor, $\sigma^2 = \alpha/2$. For which keep
+# probabilities $p$ is the kept value $u = \alpha + (\sigma^2 - \alpha)/p$ not a variance, and what in the
+# DU-VAE head makes sure this never happens in training?
+
+# %% [markdown] tags=["solution"]
+# *Answer.* $u = \alpha - \alpha/(2p) \le 0$ exactly when $p \le 1/2$ (in general $p \le 1 - \sigma^2/\alpha$).
+# The head adds the floor before the dropout, $\sigma^2 = \exp(l) + \alpha$, and drops out only the
+# excess $\exp(l) \ge 0$; in the official code both switch on together once the KL weight reaches 1
+# (`DUHead.moments`), and `dropout_variance` refuses a variance below $\alpha$.
+
+# %%
+print("u at sigma^2 = alpha/2:", {p: round(A - A / (2 * p), 5) for p in (0.3, 0.5, 0.7)})

@@ -29,6 +29,25 @@
 # derives BN-VAE's KL bound and its link to the MPD bounds, and builds the paper's counterexample:
 # a positive KL does not prevent posteriors from being all identical.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can
+# - compute the batch normalisation of the means (eq. 9) in training mode and give the batch
+#   mean and variance of its output, $\epsilon$ included;
+# - implement the rescaling of Algorithm 1, step 9, and read it as a projection of gradient descent
+#   onto a sphere;
+# - derive BN-VAE's KL bound and the two MPD bounds that the same constraint yields;
+# - build a family with a positive KL and no diversity at all (why a positive KL is not sufficient).
+#
+# **Prerequisites.** Notebooks 01 and 02 (MPD, eq. 3 and its bounds; eq. 8); batch normalisation;
+# the KL between a diagonal Gaussian and $\mathcal{N}(0, I)$.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("03_batchnorm_on_means"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -235,3 +254,70 @@ collapse
 # constraint yields BN-VAE's KL bound $n\gamma^2/2$, the MPD bound $n\gamma^2$ (variances $\le 1$) and,
 # with the variance dropout, $\frac{1-p}{\alpha}n\gamma^2$. Only the MPD bounds exclude the collapse in
 # which all data share a single non-prior posterior.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in the cell under its question, with torch and `math` only (not the
+# package's own function, which is the reference answer), then run the check under it:
+# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
+# recognised. In this notebook the cells hold the reference answers; in the student edition
+# (`make student`, `build/student/`) they are stubs.
+#
+# **Exercise 1 (eq. 9).** Write `my_batchnorm_means(m, w, b, eps)`: the batch normalisation of raw
+# means `m` `[B, nz]` in training mode, with scales `w` and shifts `b` (`[nz]` each) and $\epsilon$ =
+# `eps`. Return $\hat\mu$, `[B, nz]`.
+
+# %% tags=["solution"]
+import torch
+
+
+def my_batchnorm_means(m, w, b, eps):
+    """Eq. 9 in training mode: the normalised means mu_hat [B, nz] of the raw means m [B, nz]."""
+    mean_b = m.mean(0)
+    var_b = ((m - mean_b) ** 2).mean(0)  # biased: divide by B
+    return w * (m - mean_b) / torch.sqrt(var_b + eps) + b
+
+
+# %%
+from duvae.exercises import check_eq9
+
+check_eq9(my_batchnorm_means)
+
+# %% [markdown]
+# **Exercise 2 (Algorithm 1, step 9).** Write `my_renormalise_scales(w, gamma)`: the BN scales `w`
+# `[nz]` after step 9, so that their mean square is $\gamma^2$.
+
+# %% tags=["solution"]
+import torch
+
+
+def my_renormalise_scales(w, gamma):
+    """Algorithm 1, step 9: the scales w [nz] rescaled so that their mean square is gamma^2."""
+    return w * gamma / torch.sqrt((w**2).mean())
+
+
+# %%
+from duvae.exercises import check_alg1_step9
+
+check_alg1_step9(my_renormalise_scales)
+
+# %% [markdown]
+# **Exercise 3 (pen and paper, section 5).** BN-VAE's bound says $\mathbb{E}_x D_{KL} \ge
+# \tfrac12\sum_d(\gamma_{\mu_d}^2 + \beta_{\mu_d}^2)$. Suppose the scales were free parameters and training
+# drove one of them, $\gamma_{\mu_1}$, to 0 while the others kept their value. What happens to the
+# KL bound, to $\mathrm{Var}[\hat\mu_1]$, and to MPD? What does step 9 change?
+
+# %% [markdown] tags=["solution"]
+# *Answer.* The KL bound stays positive (the other scales and the shifts still count), but
+# $\mathrm{Var}[\hat\mu_1] = \gamma_{\mu_1}^2 = 0$: dimension 1 carries no information, and if every scale
+# went to 0 the MPD would be 0 while the KL stays at least $\tfrac12\sum_d\beta_{\mu_d}^2$ (case 2 of
+# section 5). Step 9 fixes the mean square of the scales at $\gamma^2$: one scale may still reach 0
+# (section 2), but then the others grow, $\sum_d\mathrm{Var}[\hat\mu_d] = n\gamma^2$ stays, and so do the
+# MPD bounds of section 4.
+
+# %%
+scales = torch.tensor([0.0, 0.5, 0.5, 0.5], dtype=DTYPE)
+print("one scale at 0, after step 9:", T.renormalise_scales(scales, gamma).tolist(),
+      "mean square", round(T.renormalise_scales(scales, gamma).pow(2).mean().item(), 6), "= gamma^2")

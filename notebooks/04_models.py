@@ -24,6 +24,25 @@
 # This notebook shows, for each model, the equation of its remedy and the code that implements it,
 # then trains every model for a few steps and shows what happens to the KL and the active units.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can
+# - say where each of the 13 models acts against posterior collapse (the posterior's parameters,
+#   the objective, or the optimisation), and find the lines of code that do it;
+# - write the KL term of the ELBO (eq. 1) for a diagonal Gaussian and the free-bits variant;
+# - build and train any model of the zoo from one named configuration, and read its KL and active
+#   units.
+#
+# **Prerequisites.** Notebooks 01-03; the ELBO with KL annealing; an LSTM and a PixelCNN at the level
+# of "an autoregressive decoder". Needs the public data (Omniglot) from the mirror,
+# `DUVAE_DATA_MIRROR`.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("04_models"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -229,3 +248,57 @@ for dataset in ("synthetic", "omniglot"):
     delta = model_config("delta_vae", dataset).delta
     assert results.loc[(dataset, "delta_vae"), "kl"] >= nz * delta - 1e-4
 print("delta-VAE KL >= n * delta on both data sets")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in the cell under its question, with torch and `math` only (not the
+# package's own function, which is the reference answer), then run the check under it:
+# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
+# recognised. In this notebook the cells hold the reference answers; in the student edition
+# (`make student`, `build/student/`) they are stubs.
+#
+# **Exercise 1 (eq. 1, the KL term).** Write `my_prior_kl(mu, var)`: the KL divergence from
+# $\mathcal{N}(\mu, \sigma^2)$ to $\mathcal{N}(0, 1)$ for every entry, same shape as `mu` (the heads sum it
+# over the dimensions).
+
+# %% tags=["solution"]
+import torch
+
+
+def my_prior_kl(mu, var):
+    """KL[N(mu, var) || N(0, 1)] for every entry, same shape as mu."""
+    return 0.5 * (mu**2 + var - torch.log(var) - 1)
+
+
+# %%
+from duvae.exercises import check_prior_kl
+
+check_prior_kl(my_prior_kl)
+
+# %% [markdown]
+# **Exercise 2 (free bits).** Write `my_free_bits(kl_per_dim, lam)`: the KL term of FB for a batch of
+# per-dimension KLs `[B, nz]` and $\lambda$ = `lam`, a scalar.
+
+# %% tags=["solution"]
+def my_free_bits(kl_per_dim, lam):
+    """The free-bits KL term (a scalar) of the per-dimension KLs kl_per_dim [B, nz], lambda = lam."""
+    # max(lambda, batch-mean KL) per dimension, summed over the dimensions
+    return kl_per_dim.mean(0).clamp(min=lam).sum()
+
+
+# %%
+from duvae.exercises import check_free_bits
+
+check_free_bits(my_free_bits)
+
+# %% [markdown]
+# **Exercise 3 (pen and paper).** $\delta$-VAE guarantees $\mathrm{KL}_d \ge \delta$ for every posterior and
+# dimension. Does that rule out the collapse of eq. 10, in which all posteriors are the same?
+
+# %% [markdown] tags=["solution"]
+# *Answer.* No. Every posterior can be the same $\mathcal{N}(\mu_0, \sigma_0^2)$ with
+# $\tfrac12(\mu_0^2 + \sigma_0^2 - \log\sigma_0^2 - 1) = \delta$: each KL meets the bound, and the MPD is 0, so $z$
+# tells the decoder nothing about $x$. A lower bound on the KL excludes only $q(z|x) = p(z)$; the
+# diversity needs a bound on MPD (notebook 03, section 5).

@@ -40,6 +40,21 @@
 # posterior means for the panels, the CPU it ran on). This notebook reads them; with
 # `run_missing=True` it first runs whatever is missing, in this process.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can
+# - compute the aggregated posterior $q(z)$ of a trained encoder and read Figure 1 with it;
+# - tell a collapsed latent space from a diverse one by its KL, MI, active units and picture;
+# - judge a claim about a figure against the spread over seeds rather than on one run.
+#
+# **Prerequisites.** Notebooks 01-04; a mixture of Gaussians.
+#
+# **Run time,** as measured by the main job (`make notebooks`), not typed:
+
+# %%
+from duvae.course import run_time_line
+
+print(run_time_line("05_latent_space_synthetic"))
+
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
 seed = 0
@@ -170,3 +185,52 @@ scales = pd.DataFrame(rows).set_index(["model", "seed"])
 save_table(scales, "05_bn_scales")
 print(f"true latents: std per dimension {test.z.std(0).numpy().round(2)}")
 scales
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in the cell under its question, with torch and `math` only (not the
+# package's own function, which is the reference answer), then run the check under it:
+# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
+# recognised. In this notebook the cells hold the reference answers; in the student edition
+# (`make student`, `build/student/`) they are stubs.
+#
+# **Exercise 1 (the aggregated posterior).** Write `my_aggregate_density(mu, var, points)`: for
+# posteriors `mu`, `var` `[N, nz]` and points `[M, nz]`, return
+# $q(z) = \frac1N\sum_n \mathcal{N}(z; \mu_n, \mathrm{diag}\,\sigma^2_n)$ at each point, shape `[M]` (the top row
+# of Figure 1).
+
+# %% tags=["solution"]
+import math
+
+import torch
+
+
+def my_aggregate_density(mu, var, points):
+    """The aggregated posterior q(z) of the posteriors (mu, var) [N, nz] at points [M, nz], shape [M]."""
+    z = points[:, None, :]  # [M, 1, nz] against [1, N, nz]
+    density = torch.exp(-0.5 * (z - mu[None]) ** 2 / var[None]) / torch.sqrt(2 * math.pi * var[None])
+    return density.prod(-1).mean(1)
+
+
+# %%
+from duvae.exercises import check_aggregate
+
+check_aggregate(my_aggregate_density)
+
+# %% [markdown]
+# **Exercise 2 (pen and paper).** A collapsed VAE has $q(z|x) = p(z) = \mathcal{N}(0, I)$ for every $x$.
+# What is its aggregated posterior, and what share of its mass lies in the window $[-3, 3]^2$ of
+# the figure?
+
+# %% [markdown] tags=["solution"]
+# *Answer.* The mean of $N$ identical densities is that density: $q(z) = \mathcal{N}(0, I)$, a single mode
+# at the origin. Its mass in the window is $(\Phi(3) - \Phi(-3))^2 \approx 0.9946$.
+
+# %%
+_, _, grid = latent_grid(LIM, 200)
+prior = torch.distributions.Normal(0.0, 1.0)
+exact = float(prior.cdf(torch.tensor(LIM)) - prior.cdf(torch.tensor(-LIM))) ** 2
+print(f"prior mass in [-{LIM:g}, {LIM:g}]^2: grid {grid_mass(torch.exp(prior.log_prob(grid).sum(1)), LIM, 200):.4f}, "
+      f"exact {exact:.4f}")
