@@ -11,7 +11,8 @@ shows it without any checkpoint.
 **What is measured** (:func:`extra_metrics`), on text:
 
 - *reconstructions*: :data:`SIZES` ``n_inputs`` held-out test sentences (the same ones for every
-  model: evenly spread over the test set's lengths) decoded greedily from their posterior mean,
+  model: evenly spread over the shortest quarter of the test set) decoded greedily from their
+  posterior mean,
   :math:`\hat x = \arg\max p_\theta(x \mid z = \mu_\phi(x))` token by token;
 - *prior samples*: greedy decoding of :math:`z \sim p(z) = \mathcal{N}(0, I)`;
 - *homotopies* (Bowman et al. 2016): the decodings of
@@ -41,7 +42,8 @@ On both:
   al.'s original). When every :math:`q(z|x_m)` is the same Gaussian, the mixture *is* that
   Gaussian and :math:`\hat I = \frac1N \sum_n \frac12 (\|\varepsilon_n\|^2 - n_z)`: mean 0, standard
   deviation :math:`\sqrt{n_z / 2N}`, negative half of the time. And since the mixture holds
-  :math:`q(z_n|x_n)/N`, :math:`\hat I \le \log N` in expectation, whatever the true MI;
+  :math:`q(z_n|x_n)/N`, :math:`\hat I \le \log N` in expectation, whatever the true MI (with
+  mini-batches, the mean over examples of the log of their batch's size);
 - *ELBO against IW-NLL*: log-weights :math:`\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)`,
   :math:`K` = the run's ``eval_iw_samples``, on a subset of the test set; the ELBO is their mean,
   the IW-NLL their log-mean-exp, and the bound with :math:`k < K` samples in between
@@ -49,6 +51,10 @@ On both:
 - on text, *what PPL counts*: :math:`\mathrm{PPL} = \exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`,
   the :math:`+1` being the end token ``</s>`` the decoder also predicts (notes 4.5), beside the
   value one would get by dividing by the words alone.
+
+Every random draw comes from a generator seeded with the run's seed, so the models of one seed see
+the same noise (the same prior draws, the same :math:`\varepsilon`): differences between them are
+the models'.
 """
 
 from __future__ import annotations
@@ -80,8 +86,8 @@ SIZES = {
     "paper": {"n_inputs": 5, "n_prior": 5, "draws": 100, "homotopy_points": 7, "mi_repeats": 100,
               "iw_examples": 200, "grid_cols": 8},
 }
-#: held-out sentences are chosen among those with this many words, when there are enough
-WORDS = (5, 15)
+#: held-out sentences are chosen in this shortest fraction of the test set (easier to read side by side)
+SHORTEST = 0.25
 #: numbers of importance samples at which the bound is reported (those <= K)
 IW_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
@@ -254,10 +260,12 @@ def write_png(picture, path: Path) -> Path:
 # ----------------------------------------------------------------------------------------------
 
 
-def _stratified(batch_sizes: list[int], n: int) -> list[torch.Tensor]:
-    """Row indices within each evaluation batch that together keep about ``n`` examples."""
-    stride = max(1, math.ceil(sum(batch_sizes) / n))
-    return [torch.arange(0, b, stride) for b in batch_sizes]
+def _every_kth(batch_sizes: list[int], n: int) -> list[torch.Tensor]:
+    """Row indices within each evaluation batch of every ``k``-th example of the whole set, ``k = ceil(N / n)``:
+    at most ``n`` examples, spread over the batches (hence the lengths) in proportion."""
+    k = max(1, math.ceil(sum(batch_sizes) / n))
+    starts = torch.tensor([0] + batch_sizes).cumsum(0)
+    return [torch.nonzero((torch.arange(a, a + b) % k) == 0).squeeze(1) for a, b in zip(starts.tolist(), batch_sizes)]
 
 
 def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
@@ -275,7 +283,7 @@ def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
     per_batch = mi_from_draws(mu, var, eps, group_sizes=batch_sizes)
 
     K = cfg.train.eval_iw_samples
-    picks = _stratified(batch_sizes, sizes["iw_examples"])
+    picks = _every_kth(batch_sizes, sizes["iw_examples"])
     log_w, units = [], []
     for x, rows in zip(batches, picks):  # the evaluation batches (each of one length, for the LSTM encoder)
         if len(rows):
@@ -292,7 +300,7 @@ def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
     return {
         "mi": {"full": r3(full), "batch": r3(per_batch), "n": N, "nz": nz, "batch_sizes": sorted(set(batch_sizes)),
                "collapsed_std": math.sqrt(nz / (2 * N)), "log_n": math.log(N),
-               "log_batch": math.log(max(batch_sizes)), "kl": float(run.metrics["kl"]),
+               "log_batch": sum(b * math.log(b) for b in batch_sizes) / N, "kl": float(run.metrics["kl"]),
                "mi_table": float(run.metrics["mi"])},
         "iw": {"n": int(log_w.shape[1]), "samples": K, "k": ks, "bound": r3(bounds),
                "elbo": float(elbo_n.mean()), "nll": float(nll_n.mean()),
@@ -317,11 +325,9 @@ def _text(run, sizes: dict, gen: torch.Generator) -> dict:
     words = (ids != vocab.pad_id).sum(1) - 2
     N, nz = mu.shape
 
-    # the held-out inputs: evenly spread over the (length-sorted) test set, among the 5-15 word ones
+    # the held-out inputs: evenly spread over the shortest quarter of the test set (same for every model)
     n_in = min(sizes["n_inputs"], N)
-    pool = torch.nonzero((words >= WORDS[0]) & (words <= WORDS[1])).squeeze(1)
-    if len(pool) < n_in:
-        pool = torch.arange(N)
+    pool = torch.argsort(words, stable=True)[:max(n_in, int(SHORTEST * N))]
     pick = pool[torch.linspace(0, len(pool) - 1, n_in).round().long()]
     D, P = sizes["draws"], sizes["homotopy_points"]
     pairs = [(a, b) for a, b in ((0, n_in - 1), (1, n_in - 2)) if a < b]
@@ -525,12 +531,13 @@ def plot_mi_spread(results: list[dict]):
             ax.plot([j - 0.35, j + 0.35], [m["kl"]] * 2, color="tab:red", lw=2, label="KL (an upper bound on MI)" if j == 0 else None)
         m0 = rows[0][1]["extra"]["mi"]
         ax.axhline(m0["log_n"], color="tab:blue", ls="--", lw=1, label=f"log N = {m0['log_n']:.2f}")
-        ax.axhline(m0["log_batch"], color="tab:green", ls=":", lw=1, label=f"log (batch size) = {m0['log_batch']:.2f}")
+        ax.axhline(m0["log_batch"], color="tab:green", ls=":", lw=1,
+                   label=f"log (batch size), mean over examples = {m0['log_batch']:.2f}")
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xticks(range(len(rows)), [label for label, _ in rows])
         ax.set_ylabel("MI estimate (nats)")
         ax.set_title(f"{ds}: {len(m0['full'])} repeated MI estimates per model")
-        ax.legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
