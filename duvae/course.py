@@ -71,12 +71,13 @@ def read_timings(path: Path = TIMINGS) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def record_timings(build_csv: Path, timings: Path = TIMINGS, how: str | None = None) -> Path:
+def record_timings(build_csv: Path, timings: Path = TIMINGS, how: str | None = None, **where: str) -> Path:
     """Merge the successful rows of one build's ``timings.csv`` into the committed ``timings``.
 
     A row replaces the committed row of the same notebook and profile; the machine (CPU model,
     cores, 1-minute load average now), the date and the commit are those of the current process,
-    so call it on the machine that just ran the build.
+    so call it on the machine that just ran the build. ``where`` overrides them (``measured_on``,
+    ``cpu``, ``cores``, ``load_1min``, ``commit``) for times measured elsewhere or earlier.
     """
     from duvae.results import cpu_model, git_commit
 
@@ -92,6 +93,10 @@ def record_timings(build_csv: Path, timings: Path = TIMINGS, how: str | None = N
         "commit": _short_commit(git_commit()),
         "how": how or f"python -m duvae.run_notebooks --profile {new[0]['profile']}",
     }
+    unknown = set(where) - set(machine)
+    if unknown:
+        raise ValueError(f"unknown timing fields {sorted(unknown)}; choose from {sorted(machine)}")
+    machine.update(where)
     rows = {(r["notebook"], r["profile"]): r for r in read_timings(timings)}
     for r in new:
         rows[r["notebook"], r["profile"]] = {"notebook": r["notebook"], "profile": r["profile"],
@@ -131,8 +136,9 @@ def _last_local_run(stem: str, profile: str) -> str | None:
 def run_time_line(stem: str, timings: Path = TIMINGS) -> str:
     """One line for a notebook's header: its measured wall time per profile, where and when.
 
-    E.g. ``measured run time: smoke 7.4 s, cpu 10.0 s (AMD EPYC 7B13, 2 cores, load 1.9; 2026-12-04);
-    paper not measured``, read from ``timings`` (see the module docstring).
+    E.g. ``measured run time: smoke 7.4 s (2026-12-04, AMD EPYC, 2 cores, load 1.9), cpu 10.0 s
+    (...); not measured: paper``, read from ``timings`` (see the module docstring). The load is the
+    1-minute load average when the times were recorded: above the core count, the machine was shared.
     """
     rows = [r for r in read_timings(timings) if r["notebook"] == stem]
     by_profile = {r["profile"]: r for r in rows}
@@ -143,13 +149,12 @@ def run_time_line(stem: str, timings: Path = TIMINGS) -> str:
         if r is None:
             missing.append(profile + (f" (last run here: {local} s)" if local else ""))
             continue
-        where = f"{_short_cpu(r['cpu'])}, {r['cores']} cores"
+        where = f"{r['measured_on']}, {_short_cpu(r['cpu'])}, {r['cores']} cores"
         if r.get("load_1min"):
             where += f", load {r['load_1min']}"
-        text = f"{profile} {float(r['seconds']):.1f} s ({where}; {r['measured_on']})"
         if local:
-            text += f"; last run here: {local} s"
-        parts.append(text)
+            where += f"; last run here {local} s"
+        parts.append(f"{profile} {float(r['seconds']):.1f} s ({where})")
     line = "measured run time: " + (", ".join(parts) if parts else "none recorded yet")
     if missing:
         line += "; not measured: " + ", ".join(missing)

@@ -72,8 +72,8 @@ def test_run_time_line_reads_the_committed_timings(tmp_path):
         "01_x,smoke,7.43,2026-01-02,AMD EPYC 7B13 64-Core Processor,2,1.5,abc,run_notebooks\n"
         "01_x,cpu,10.0,2026-01-03,AMD EPYC 7B13 64-Core Processor,2,,abc,README\n")
     line = course.run_time_line("01_x", timings)
-    assert line.startswith("measured run time: smoke 7.4 s (AMD EPYC 7B13, 2 cores, load 1.5; 2026-01-02), "
-                           "cpu 10.0 s (AMD EPYC 7B13, 2 cores; 2026-01-03); not measured: paper")
+    assert line.startswith("measured run time: smoke 7.4 s (2026-01-02, AMD EPYC 7B13, 2 cores, load 1.5), "
+                           "cpu 10.0 s (2026-01-03, AMD EPYC 7B13, 2 cores); not measured: paper")
     assert "none recorded yet" in course.run_time_line("02_y", timings)
 
 
