@@ -89,14 +89,18 @@ def test_claims_verdicts_follow_the_difference_and_the_seed_spread():
     assert vs_bn["difference"] == pytest.approx(1.0) and vs_bn["verdict"] == "holds"
     vs_vae = c.loc[f"best DU-VAE has a lower NLL than {vae}"]  # 90.1 vs 92.5, VAE spread 2.0
     assert vs_vae["difference"] == pytest.approx(2.4) and vs_vae["verdict"] == "holds"
-    # BN-VAE worse than VAE on images: 91.1 vs 92.5 is the other way round
-    assert c.loc["BN-VAE has a higher NLL than VAE on images", "verdict"] == "does not hold"
+    # BN-VAE worse than VAE on images: 91.1 vs 92.5 is the other way round, but inside the VAE's spread of 2.0
+    assert c.loc["BN-VAE has a higher NLL than VAE on images", "verdict"] == "within the spread (opposite sign)"
+    # ... and beyond a spread it does not hold
+    tight = [_fake(vae, "omniglot", s, 92.5 + 0.1 * s) for s in range(3)] + results[3:6]
+    assert table1.claims(tight, "omniglot").loc["BN-VAE has a higher NLL than VAE on images", "verdict"] == \
+        "does not hold"
     # KL: DU 7.0 vs BN 5.5, spread 1.0 -> holds; rows without results say so
     assert c.loc[f"{du} has a higher KL than BN-VAE (same gamma)", "verdict"] == "holds"
-    assert c.loc["DU-IAF has a higher KL than IAF+BN (IAF+BN collapses)", "verdict"] == "no results"
+    assert c.loc["DU-IAF has a higher KL than IAF+BN (IAF+BN collapses)", "verdict"] == "inconclusive (missing runs)"
     close = [_fake(du, "omniglot", s, 90.0 + s) for s in range(3)] + [_fake(bn, "omniglot", s, 90.5 + s) for s in range(3)]
     assert table1.claims(close, "omniglot").loc[f"best DU-VAE has a lower NLL than {bn}", "verdict"] == \
-        "same direction, within the seed spread"
+        "within the spread (paper's sign)"
     # one seed on either side decides nothing, however large the difference
     lone = results[:3] + [_fake(bn, "omniglot", 0, 99.0)]
     row = table1.claims(lone, "omniglot").loc[f"best DU-VAE has a lower NLL than {bn}"]

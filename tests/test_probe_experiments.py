@@ -41,7 +41,8 @@ def test_table2_claims_clear_win_tie_and_missing_rows():
     c = table2.claims(results, "cpu").loc
     assert c[f"{du} beats VAE at 100 labels", "verdict"] == "holds"
     assert c[f"{du} beats VAE at 100 labels", "difference"] == pytest.approx(19.55, abs=0.01)
-    assert c[f"{du} beats AE at 100 labels", "verdict"] == "does not hold"  # 90.05 vs 90.83
+    # 90.05 vs 91.00: the opposite sign, but inside AE's spread of 1.26
+    assert c[f"{du} beats AE at 100 labels", "verdict"] == "within the spread (opposite sign)"
     assert c[f"{du} beats FB (0.1) at 100 labels", "verdict"] == "no results"
     t = table2.table(results, "cpu")
     assert t.loc["VAE", "100 (paper)"] == 71.10 and t.loc["VAE", "100"] == "70.50 ± 0.55"
@@ -53,7 +54,7 @@ def test_table3_claims_and_table_read_each_seeds_mean_over_alphabets():
     results = [_probe_record(table3, du, s, {"5": 0.40 + 0.01 * s}) for s in range(3)]
     results += [_probe_record(table3, "BN-VAE (0.5)", s, {"5": 0.40 + 0.01 * s - 0.005}) for s in range(3)]
     c = table3.claims(results).loc[f"{du} beats BN-VAE (0.5) at 5 labels per character"]
-    assert c["difference"] == pytest.approx(0.5) and c["verdict"] == "same direction, within the seed spread"
+    assert c["difference"] == pytest.approx(0.5) and c["verdict"] == "within the spread (paper's sign)"
     assert table3.table(results).loc[du, "5"] == "41.00 ± 1.00"
 
 

@@ -107,10 +107,10 @@ def test_claims_a_clear_win_a_tie_within_the_spread_and_missing_runs():
     assert cpu.loc["DU-VAE has a lower NLL than the VAE", "verdict"] == "does not hold"
     assert long.loc["DU-VAE has a lower NLL than the VAE", "verdict"] == "holds"
     assert long.loc["DU-VAE has a lower NLL than the VAE", "difference"] == pytest.approx(2.0)
-    assert long.loc["BN-VAE has a lower NLL than the VAE", "verdict"] == "same direction, within the seed spread"
+    assert long.loc["BN-VAE has a lower NLL than the VAE", "verdict"] == "within the spread (paper's sign)"
     assert long.loc["the VAE leaves units inactive (AU < nz)", "verdict"] == "holds"
     omni = c.loc["omniglot"].loc["cpu"]
-    assert omni.loc["the VAE leaves units inactive (AU < nz)", "verdict"] == "same direction, within the seed spread"
+    assert omni.loc["the VAE leaves units inactive (AU < nz)", "verdict"] == "within the spread (paper's sign)"
     assert omni.loc["the VAE leaves units inactive (AU < nz)", "paper"] == "5.0 vs 32"
     assert omni.loc["DU-VAE has a lower NLL than the VAE", "verdict"] == "no results"
     assert set(c.loc["omniglot"].loc["omniglot_deep"]["verdict"]) == {"no results"}

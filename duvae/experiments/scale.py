@@ -393,7 +393,7 @@ def reading(claims_table) -> str:
                 lines.append("One seed cannot decide it; the sign of the difference is the pilot's hint only.")
             elif after == before:
                 lines.append("The size does not change this verdict: this test gives the reading no support.")
-            elif after == "holds" or (after.startswith("same direction") and before == "does not hold"):
+            elif after == "holds" or (after.startswith("within the spread (paper") and before == "does not hold"):
                 lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size: the evidence supports "
                              f"the reading (the `cpu` verdict is a property of the size, not of the method).")
             else:

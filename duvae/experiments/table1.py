@@ -15,6 +15,7 @@ absolute terms, only in the ordering of the models.
 
 from __future__ import annotations
 
+from duvae import claims as _claims_rule
 from duvae.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.profiles import check_profile
@@ -207,19 +208,21 @@ def row_values(results: list[dict], dataset: str, label: str, metric: str) -> li
             if r["dataset"] == dataset and (r.get("extra", {}).get("row") or row_of(r)) == label]
 
 
-ONE_SEED = "one seed: no spread to judge by"
+#: the verdict of a comparison whose sides have one seed (re-exported from :mod:`duvae.claims`)
+ONE_SEED = _claims_rule.ONE_SEED
+#: the verdict of a comparison with a side that has no results
+NO_RESULTS = _claims_rule.MISSING
 
 
 def _verdict(diff: float, spread: float, seeds: int = 2) -> str:
     """``diff`` > 0 is the paper's direction; ``spread`` the larger seed-to-seed std of the two sides;
-    ``seeds`` the fewer seeds of the two (one seed has no spread, so it decides nothing)."""
-    if seeds < 2:
-        return ONE_SEED
-    if diff > spread:
-        return "holds"
-    if diff > 0:
-        return "same direction, within the seed spread"
-    return "does not hold"
+    ``seeds`` the fewer seeds of the two (one seed has no spread, so it decides nothing).
+
+    The rule is :func:`duvae.claims.verdict`, the one source of every verdict in the notebooks:
+    "holds" beyond the spread, "within the spread" (with the sign) inside it, "does not hold" with
+    the opposite sign beyond it.
+    """
+    return _claims_rule.verdict(diff, spread, seeds)
 
 
 def claims(results: list[dict], dataset: str):
@@ -227,9 +230,9 @@ def claims(results: list[dict], dataset: str):
 
     Columns: the claim, the paper's numbers, ours (means), the difference in the paper's direction
     (positive = as the paper says), the larger of the two sides' seed-to-seed standard deviations,
-    the seeds behind each side, and the verdict ("holds" only if the difference exceeds that spread;
-    a side with one seed has no spread, so its verdict is :data:`ONE_SEED`). Rows without results
-    read "no results".
+    the seeds behind each side, and the verdict (:func:`_verdict`: "holds" only if the difference
+    exceeds that spread; a side with one seed has no spread, so its verdict is :data:`ONE_SEED`).
+    Rows without results read :data:`NO_RESULTS`.
     """
     import statistics
 
@@ -250,7 +253,7 @@ def claims(results: list[dict], dataset: str):
         row = {"claim": claim, "paper": f"{pb} vs {pw}"}
         if nb == 0 or nw == 0:
             out.append({**row, "ours": "no results", "difference": None, "seed spread": None,
-                        "seeds": f"{nb} vs {nw}", "verdict": "no results"})
+                        "seeds": f"{nb} vs {nw}", "verdict": NO_RESULTS})
             return
         diff = (w - b) if lower_is_better else (b - w)
         out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff,
