@@ -6,6 +6,7 @@
 #   make test                      the test suite (CI runs this through .ci/run)
 #   make lab                       JupyterLab on notebooks/, where a double-click opens a notebook
 #   make student                   the course notebooks with their answers stubbed -> build/student/
+#   make report [PROFILE=cpu]      the executed notebooks of build/$(PROFILE) as HTML -> build/$(PROFILE)/report/
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -54,6 +55,12 @@ lab: setup
 # The student edition of the course notebooks (00-05): solution cells replaced by stubs, unexecuted.
 student: setup
 	$(BIN)/python -m duvae.course student --output build/student
+
+# The HTML report of the main job's executed notebooks (run `make notebooks PROFILE=...` first): nothing
+# is executed again; build/$(PROFILE)/report/index.html lists every notebook, table and figure.
+.PHONY: report
+report: setup
+	$(BIN)/python -m duvae.report html --profile $(PROFILE)
 
 clean-build:
 	rm -rf build

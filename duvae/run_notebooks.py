@@ -45,6 +45,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
+#: ipykernel's own log (not the notebook's output) from errors up: otherwise every kernel warns
+#: "Kernel is running over TCP without encryption" on the main job's terminal, once per notebook.
+#: The kernel listens on the loopback interface only, as nbclient starts it.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 @dataclass
 class NotebookRun:
     name: str
@@ -100,6 +106,7 @@ def run_notebook(
             kernel_name="python3",
             progress_bar=False,
             execution_timeout=timeout,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
         ok, error = True, ""
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
@@ -141,11 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, (given, absolute) in relative.items():
         print(f"  {name}={given} is {absolute}")
     runs: list[NotebookRun] = []
+    live = sys.stdout.isatty()  # on a terminal, "NAME ..." while it runs, overwritten by its result
     for source in notebooks:
-        print(f"  {source.stem} ...", flush=True)
+        if live:
+            print(f"  {source.stem} ...", end="", flush=True)
         run = run_notebook(source, output, profile=args.profile, seed=args.seed, device=args.device)
         runs.append(run)
-        print(f"  {source.stem}: {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)", flush=True)
+        print(f"{chr(13) if live else ''}  {source.stem}: {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)",
+              flush=True)
         if not run.ok:
             print(f"    {run.error.splitlines()[0] if run.error else ''}", file=sys.stderr)
             print(f"    see {output / 'notebooks' / (source.stem + '.ipynb')}", file=sys.stderr)

@@ -137,7 +137,7 @@ def test_c7_counts_seeds():
 def test_c8_runs_the_monte_carlo_check_deterministically():
     first, second = claims.check_c8(Evidence("cpu", {})), claims.check_c8(Evidence("cpu", {}))
     assert [f.verdict for f in first] == [HOLDS] * 4
-    assert first == second and all("cpu theory sizes (N = 512, nz = 8" in f.size for f in first)
+    assert first == second and all("cpu theory sizes: N = 512, nz = 8" in f.size for f in first)
     # the smoke families are small: a near-zero gap may not clear 3 standard errors, but none goes the wrong way
     smoke = claims.check_c8(Evidence("smoke", {}))
     assert {claims.kind(f.verdict) for f in smoke} <= {"holds", "within the spread"}
