@@ -89,10 +89,12 @@ for dataset in datasets:
 #
 # For each statement: the paper's two numbers, our two means, the difference in the direction the
 # paper states (positive = as the paper says) and the larger of the two rows' seed-to-seed standard
-# deviations. A statement **holds** here only if the difference exceeds that spread; "same
-# direction, within the seed spread" means our seeds cannot tell the two rows apart; a row with a
-# single finished seed has no spread and decides nothing (the `seeds` column). Nothing was tuned
-# to make a statement hold.
+# deviations. The rule is `duvae.claims.verdict`, the one notebook 12 reports with. A statement
+# **holds** here only if the difference exceeds that spread, and **does not hold** if it has the
+# opposite sign beyond it. "Within the spread" means our seeds cannot tell the two rows apart, and
+# says which sign the difference has: a wrong-sign difference inside the noise is not a refutation.
+# A row with a single finished seed has no spread and decides nothing ("inconclusive", the `seeds`
+# column). Nothing was tuned to make a statement hold.
 
 # %%
 verdicts = {}

@@ -131,10 +131,11 @@ for dataset in scale.DATASETS:
 #
 # Notebook 06's rule: for each statement the paper's two numbers, our two means, the difference in
 # the direction the paper states (positive = as the paper says) and the larger of the two sides'
-# seed standard deviations. A statement **holds** only if the difference exceeds that spread; "same
-# direction, within the seed spread" means the seeds cannot tell the two sides apart; a side with a
-# single seed has no spread and decides nothing. "The VAE leaves units inactive" compares the VAE's
-# AU with the latent size, nz = 32 (4 at `smoke`).
+# seed standard deviations. A statement **holds** only if the difference exceeds that spread and
+# **does not hold** if it has the opposite sign beyond it; "within the spread" (with the sign of the
+# difference) means the seeds cannot tell the two sides apart; a side with a single seed has no
+# spread and decides nothing. "The VAE leaves units inactive" compares the VAE's AU with the latent
+# size, nz = 32 (4 at `smoke`). Notebook 12 shows these verdicts beside Table 1's at `cpu`.
 
 # %%
 c = scale.claims(results)
