@@ -97,6 +97,11 @@ class NetConfig:
     dec_hidden: int = 1024
     dec_dropout_in: float = 0.5
     dec_dropout_out: float = 0.5
+    # issue 29 switches (defaults = the reference's behaviour, notes 2.1): word dropout replaces a
+    # decoder input word by <unk> with this probability (Bowman et al. 2016; the reference has none);
+    # dec_predict_eos=False leaves </s> out of log p(x|z) (the reference predicts it)
+    dec_word_dropout: float = 0.0
+    dec_predict_eos: bool = True
     img_channels: int = 64  # ResNet width, and the PixelCNN's unless pixelcnn_channels is set
     img_feature_dim: int = 512  # ResNet output features
     pixelcnn_kernels: tuple[int, ...] = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
@@ -113,6 +118,9 @@ class NetConfig:
             raise ValueError(f"pixelcnn_kernels must be odd sizes, got {self.pixelcnn_kernels}")
         if self.pixelcnn_channels is not None and self.pixelcnn_channels < 2:
             raise ValueError(f"pixelcnn_channels must be None or >= 2, got {self.pixelcnn_channels}")
+        for name in ("dec_dropout_in", "dec_dropout_out", "dec_word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         return self
 
 
@@ -138,12 +146,17 @@ class TrainConfig:
     max_test: int | None = None
     max_len: int | None = None  # text: drop longer sentences
     max_vocab: int | None = None  # text: keep the max_vocab most frequent tokens (specials included), rest -> unk
+    vocab_source: str = "file"  # yahoo: "file" = the pinned vocab.txt's order (He et al.'s counts) | "train" = counts of the training documents
     eval_iw_samples: int = 500  # IW-NLL samples at test time
     eval_work_budget: int = 1 << 16  # IW-NLL: samples x examples x tokens (or pixels) per decoder call
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
     precision: str = "fp32"  # fp32 | bf16: matmul precision of training and evaluation (duvae.precision)
     anneal_steps: str = "nominal"  # KL annealing epoch length: nominal N_train / batch_size (reference) | usable batches
     seed: int = REFERENCE_SEED
+    # issue 29 switches (defaults = the reference's behaviour, notes 3.1)
+    anneal_offset: int = 1  # step i (0-based) uses kl_weight_at(i + anneal_offset): 1 = incremented before the step
+    decay_reload: bool = True  # at an lr decay, reload the best-validation weights
+    test_weights: str = "best"  # which weights are tested: best validation loss | last (the end of training)
 
     def validate(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1:
@@ -168,12 +181,22 @@ class TrainConfig:
             raise ValueError(f"eval_work_budget must be >= 1, got {self.eval_work_budget}")
         if self.decay_reference not in ("running", "best"):
             raise ValueError(f"decay_reference must be running or best, got {self.decay_reference!r}")
+        if self.vocab_source not in ("file", "train"):
+            raise ValueError(f"vocab_source must be file or train, got {self.vocab_source!r}")
+        if isinstance(self.anneal_offset, bool) or self.anneal_offset not in (0, 1):
+            raise ValueError(f"anneal_offset must be 0 or 1, got {self.anneal_offset!r}")
+        if self.test_weights not in ("best", "last"):
+            raise ValueError(f"test_weights must be best or last, got {self.test_weights!r}")
         return self
 
 
 #: (section, field) -> default of config fields added after results were committed
 ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None,
-                ("net", "pixelcnn_channels"): None}
+                ("net", "pixelcnn_channels"): None,
+                # issue 29 (duvae.experiments.gap): one switch per factor of the Yahoo NLL gap
+                ("train", "vocab_source"): "file", ("train", "anneal_offset"): 1,
+                ("train", "decay_reload"): True, ("train", "test_weights"): "best",
+                ("net", "dec_word_dropout"): 0.0, ("net", "dec_predict_eos"): True}
 
 
 def run_identity(d: dict) -> dict:

@@ -79,9 +79,12 @@ def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None, full_dir=None):
     if cfg.dataset == "yahoo":
         # valid: the first max_valid documents if set, else max_test (the cpu profile's 394 = all <= 60 words)
         return load_yahoo(mirror, cache_dir, full_dir=full, max_train=t.max_train, max_eval=t.max_test,
-                          max_valid=t.max_valid, max_len=t.max_len, max_vocab=t.max_vocab)
+                          max_valid=t.max_valid, max_len=t.max_len, max_vocab=t.max_vocab,
+                          **({} if t.vocab_source == "file" else {"vocab_source": t.vocab_source}))
     if t.max_vocab is not None and cfg.dataset != "yahoo":
         raise ValueError(f"max_vocab is implemented for yahoo only, not {cfg.dataset!r}")
+    if t.vocab_source != "file":
+        raise ValueError(f"vocab_source={t.vocab_source!r} is implemented for yahoo only, not {cfg.dataset!r}")
     if cfg.dataset == "short_yelp":
         sizes = {}
         for key, value in (("n_train", t.max_train), ("n_valid", t.max_valid), ("n_test", t.max_test)):

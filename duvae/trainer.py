@@ -17,6 +17,10 @@ non-improving epochs, reload the best weights, fresh optimisers; text compares w
 epoch and waits until ``decay_min_epoch``, images compare with the best so far); then a
 checkpoint ``checkpoint.pt`` with everything a resume needs (weights, optimisers, schedule state,
 RNG states), written atomically (temporary file + rename) and read with ``weights_only=True``.
+The test metrics are those of the best-validation weights, as in the reference. Three switches of
+:class:`~duvae.config.TrainConfig` name alternatives a re-implementation could take (issue 29,
+:mod:`duvae.experiments.gap`), each off by default: ``anneal_offset=0`` (the first step uses
+``kl_start``), ``decay_reload=False`` (a decay only halves the lr) and ``test_weights="last"``.
 
 A run lives in ``runs/<run_id>/`` (``run_id`` hashes the full config). :func:`train_or_load`
 returns the trained model and its test metrics, training only if the run is not finished yet, and
@@ -342,7 +346,8 @@ def fit(
         for x in data.train_batches(epoch):
             if n_steps >= steps_per_epoch:
                 break
-            state.kl_weight = kl_weight_at(state.step + 1, anneal_epoch, t.kl_start, t.warm_up)
+            # the reference increments the weight before the step (anneal_offset 1); 0 starts at kl_start
+            state.kl_weight = kl_weight_at(state.step + t.anneal_offset, anneal_epoch, t.kl_start, t.warm_up)
             if state.aggressive:
                 aggressive_encoder_updates(model, data, cfg, state.kl_weight, enc_opt, agg_generator)
             with autocast():
@@ -391,7 +396,7 @@ def fit(
         if decay:
             state.n_decays += 1
             state.lr *= 0.5
-            if best_path is not None and best_path.exists():
+            if t.decay_reload and best_path is not None and best_path.exists():
                 model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
             enc_opt, dec_opt = make_optimizers(model, cfg, state.lr)
             if state.n_decays >= t.max_decays:
@@ -425,6 +430,8 @@ def test_metrics(model: VAE, data: RunData, cfg: RunConfig) -> dict:
     metrics during training use the encoder's own posterior, which is cheaper.)
     """
     n_tokens = data.n_tokens if data.kind == "text" else None
+    if n_tokens is not None and not cfg.net.dec_predict_eos:  # </s> not predicted: words only
+        n_tokens = lambda batch: data.n_tokens(batch) - batch.shape[0]  # noqa: E731
     m = cfg.model
     if m.procedure == "sa":
         from duvae.sa_vae import RefinedPosteriorModel
@@ -491,13 +498,15 @@ def _train_or_load_locked(cfg: RunConfig, model: VAE, data: RunData, run_dir: Pa
     history = fit(model, data, cfg, run_dir, progress=progress)
     fit_seconds = time.perf_counter() - start
     best = run_dir / "best.pt"
-    if best.exists():
+    if cfg.train.test_weights == "best" and best.exists():  # "last": the weights training ended with
         model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
     model.eval()
     metrics = test_metrics(model, data, cfg)
     metrics = {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in metrics.items()}
     metrics["best_epoch"] = min(range(len(history)), key=lambda i: history[i]["loss"]) if history else -1
     metrics["epochs"] = len(history)
+    if cfg.train.test_weights != "best":
+        metrics["tested_weights"] = cfg.train.test_weights
     metrics["data"] = data.describe()
     metrics["threads"] = torch.get_num_threads()  # of the process that trained (results name it)
     metrics["test_seconds"] = time.perf_counter() - start - fit_seconds

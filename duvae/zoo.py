@@ -280,7 +280,8 @@ def build_model(cfg: RunConfig, vocab_size: int | None = None):
         bn_encoder = cfg.model.head in ("du", "bn")
         encoder = LSTMEncoder(vocab_size, n.emb_dim, n.enc_hidden, init="default" if bn_encoder else "small")
         decoder = LSTMDecoder(vocab_size, n.emb_dim, n.dec_hidden, n.nz, dropout_in=n.dec_dropout_in,
-                              dropout_out=n.dec_dropout_out)
+                              dropout_out=n.dec_dropout_out, word_dropout=n.dec_word_dropout,
+                              predict_eos=n.dec_predict_eos)
         head = build_head(cfg, encoder.out_features)
         if not bn_encoder:
             for p in head.linear.parameters():  # the plain / IAF text heads: U(-0.01, 0.01) (notes 2.1)

@@ -41,6 +41,7 @@ def load_yahoo(
     max_valid: int | None = None,
     max_len: int | None = None,
     max_vocab: int | None = None,
+    vocab_source: str = "file",
     progress: bool = True,
 ) -> TextCorpus:
     """Load Yahoo as a :class:`~duvae.data.text.TextCorpus` (see the module docstring).
@@ -54,7 +55,16 @@ def load_yahoo(
     ``max_vocab`` keeps the first ``max_vocab`` entries of the vocabulary (the 4 specials, then the
     words by decreasing frequency in He et al.'s training set, the file's order), every other word
     becomes ``_UNK``.
+
+    ``vocab_source="train"`` (issue 29, an alternative a re-implementation could take) builds the
+    vocabulary from the training documents actually used instead (after ``max_len`` /
+    ``max_train``): the 4 specials, then their words by decreasing count, ties alphabetically
+    (:meth:`Vocab.build`), ``max_vocab`` entries in all (every word type if ``max_vocab`` is None);
+    ``_UNK`` in the text stays the unknown id. The default ``"file"`` is the pinned ``vocab.txt``.
     """
+    if vocab_source not in ("file", "train"):
+        raise ValueError(f"vocab_source must be 'file' or 'train', got {vocab_source!r}")
+
     def get(name: str) -> Path:
         return fetch(f"yahoo/{name}", mirror=mirror, cache_dir=cache_dir, progress=progress)
 
@@ -81,9 +91,14 @@ def load_yahoo(
             "(the paper's 100k training split is not public); not comparable with Table 1"
         )
 
-    if max_vocab is not None:
-        if max_vocab < 5:
-            raise ValueError(f"max_vocab must be >= 5 (4 specials and a word), got {max_vocab}")
+    if max_vocab is not None and max_vocab < 5:
+        raise ValueError(f"max_vocab must be >= 5 (4 specials and a word), got {max_vocab}")
+    if vocab_source == "train":
+        used = [d for d in train_docs if max_len is None or len(d) <= max_len]
+        used = used if max_train is None else used[:max_train]
+        vocab = Vocab.build(used, max_size=max_vocab)
+        notes += f"; vocabulary built from the {len(used):,} training documents"
+    elif max_vocab is not None:
         vocab = Vocab(vocab.itos[:max_vocab])
     splits = {
         "train": (train_docs, max_train),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 
-EXPERIMENTS = ("figure1", "table1", "figure2", "precision", "table2", "table3", "scale", "inside")
+EXPERIMENTS = ("figure1", "table1", "figure2", "precision", "table2", "table3", "scale", "inside", "gap")
 
 
 def check_seeds(seeds) -> int:

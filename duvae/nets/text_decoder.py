@@ -22,6 +22,13 @@ Vectorisation over importance samples: ``z`` has shape ``[S, batch, nz]``; the e
 sentences are computed once (one dropout mask per sentence, shared by its ``S`` samples, as in
 the reference) and tiled to ``[S * batch, L, ...]``; the result is reshaped to ``[S, batch]``.
 
+Two switches for the NLL-gap audit (issue 29, :mod:`duvae.experiments.gap`), off by default (the
+reference's behaviour): ``word_dropout`` replaces, in training only, each decoder input word (never
+``<s>`` or padding) by ``unk_id`` with that probability (word dropout of Bowman et al. 2016: one
+Bernoulli draw per sentence position, shared by the sentence's ``S`` samples, no rescaling); it
+comes in addition to ``dropout_in``. ``predict_eos=False`` leaves the ``</s>`` targets out of
+:math:`\log p_\theta(x|z)` (the sum then runs over the words only).
+
 Targets equal to ``pad_id`` contribute 0, so right-padded evaluation batches give the same
 per-sentence values as unpadded ones (the LSTM reads left to right, so padding after a sentence
 cannot change its earlier predictions). Unlike the reference, no vocabulary row is frozen
@@ -49,6 +56,9 @@ class LSTMDecoder(nn.Module):
         dropout_in: dropout rate on the input embeddings (training only).
         dropout_out: dropout rate on the LSTM outputs (training only).
         pad_id: target id that is masked out of the likelihood; ``None`` masks nothing.
+        word_dropout: probability of replacing a decoder input word by ``unk_id`` (training only).
+        predict_eos: whether the ``eos_id`` targets count in the likelihood.
+        unk_id, bos_id, eos_id: ids of ``<unk>``, ``<s>`` and ``</s>`` (:mod:`duvae.data.text`).
     """
 
     def __init__(
@@ -60,6 +70,11 @@ class LSTMDecoder(nn.Module):
         dropout_in: float = 0.5,
         dropout_out: float = 0.5,
         pad_id: int | None = 0,
+        word_dropout: float = 0.0,
+        predict_eos: bool = True,
+        unk_id: int = 3,
+        bos_id: int = 1,
+        eos_id: int = 2,
     ):
         super().__init__()
         for name, value in (
@@ -70,14 +85,20 @@ class LSTMDecoder(nn.Module):
         ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        for name, value in (("dropout_in", dropout_in), ("dropout_out", dropout_out)):
+        for name, value in (("dropout_in", dropout_in), ("dropout_out", dropout_out), ("word_dropout", word_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {value}")
         if pad_id is not None and not 0 <= pad_id < vocab_size:
             raise ValueError(f"pad_id must be None or in [0, {vocab_size}), got {pad_id}")
+        for name, value in (("unk_id", unk_id), ("bos_id", bos_id), ("eos_id", eos_id)):
+            if not 0 <= value < vocab_size:
+                raise ValueError(f"{name} must be in [0, {vocab_size}), got {value}")
         self.vocab_size = vocab_size
         self.nz = nz
         self.pad_id = pad_id
+        self.word_dropout = float(word_dropout)
+        self.predict_eos = bool(predict_eos)
+        self.unk_id, self.bos_id, self.eos_id = unk_id, bos_id, eos_id
         self.embed = nn.Embedding(vocab_size, emb_dim)
         self.dropout_in = nn.Dropout(dropout_in)
         self.lstm = nn.LSTM(emb_dim + nz, hidden_dim, num_layers=1, batch_first=True)
@@ -111,8 +132,16 @@ class LSTMDecoder(nn.Module):
                 f"z must be [S, batch={x.shape[0]}, nz={self.nz}], got shape {tuple(z.shape)}"
             )
         S, B, T = z.shape[0], x.shape[0], x.shape[1] - 1
+        inputs = x[:, :-1]
+        if self.training and self.word_dropout > 0:
+            # word dropout (off by default): a word -> <unk> with probability word_dropout, [batch, T]
+            is_word = inputs != self.bos_id
+            if self.pad_id is not None:
+                is_word &= inputs != self.pad_id
+            drop = (torch.rand(inputs.shape, device=inputs.device) < self.word_dropout) & is_word
+            inputs = inputs.masked_fill(drop, self.unk_id)
         # drop(E[x_{t-1}]) once per sentence: [batch, T, emb]
-        emb = self.dropout_in(self.embed(x[:, :-1]))
+        emb = self.dropout_in(self.embed(inputs))
         # tile over samples: [S * batch, T, emb] and z at every step: [S * batch, T, nz]
         emb = emb.unsqueeze(0).expand(S, -1, -1, -1).reshape(S * B, T, -1)
         z_flat = z.reshape(S * B, self.nz)
@@ -147,6 +176,8 @@ class LSTMDecoder(nn.Module):
         target = x[:, 1:].unsqueeze(0).expand(S, -1, -1).reshape(-1)
         # log softmax(W drop(h_t))_{x_t}, 0 where x_t == pad_id: [S * batch * T]
         ell = target_log_softmax(h.reshape(-1, H), self.output.weight, target, ignore_index=self.pad_id)
+        if not self.predict_eos:  # leave </s> out of the sum (off by default)
+            ell = ell.masked_fill(target == self.eos_id, 0.0)
         return ell.view(S, B, T).sum(-1)
 
     @torch.no_grad()
