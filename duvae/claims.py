@@ -225,10 +225,11 @@ EXPERIMENTS = ("figure1", "table1", "figure2", "table2", "table3", "scale", "pre
 
 
 def load_evidence(profile: str = "cpu", results_dir: str | os.PathLike | None = None) -> Evidence:
-    """Every committed result of the experiments the claims read (:data:`EXPERIMENTS`)."""
-    from duvae.results import load_results
+    """Every committed result of the experiments the claims read (:data:`EXPERIMENTS`) that is a run of
+    the experiment's current plan (:func:`duvae.results.current_results`)."""
+    from duvae.results import current_results
 
-    return Evidence(profile, {name: load_results(profile, name, results_dir) for name in EXPERIMENTS})
+    return Evidence(profile, {name: current_results(profile, name, results_dir=results_dir) for name in EXPERIMENTS})
 
 
 @dataclass(frozen=True)

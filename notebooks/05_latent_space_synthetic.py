@@ -66,13 +66,12 @@ run_missing = True  # run the missing runs of the sweep first (False: show only 
 import pandas as pd
 import torch
 
-from duvae.config import REFERENCE_SEED
 from duvae.data.synthetic import mixture_log_density
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import figure1
 from duvae.figures import grid_mass, latent_grid, plot_latent_space
 from duvae.outputs import save_figure, save_table
-from duvae.results import load_results
+from duvae.results import current_results
 from duvae.run_data import load_run_data
 from duvae.sweep import main as sweep_main
 from duvae.zoo import run_config
@@ -83,7 +82,7 @@ n_seeds = 1 if profile == "smoke" else seeds
 if run_missing:
     sweep_main(["figure1", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
-results = [r for r in load_results(profile, "figure1") if r["seed"] - REFERENCE_SEED < n_seeds]
+results = current_results(profile, "figure1", n_seeds)
 assert results, f"no committed results for figure1 under profile {profile!r}; run with run_missing=True"
 machines = sorted({r["machine"]["cpu"] for r in results})
 print(f"{len(results)} runs; made on: {', '.join(machines)}; "

@@ -47,11 +47,10 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table1
 from duvae.outputs import save_figure, save_table
-from duvae.results import load_results
+from duvae.results import current_results
 from duvae.sweep import main as sweep_main
 
 dev = pick_device(device)
@@ -60,7 +59,7 @@ n_seeds = 1 if profile == "smoke" else seeds
 if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["table1", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
-results = [r for r in load_results(profile, "table1") if r["seed"] - REFERENCE_SEED < n_seeds]
+results = current_results(profile, "table1", n_seeds)
 expected = len(table1.runs(profile, n_seeds))
 machines = sorted({r["machine"]["cpu"] for r in results})
 print(f"{len(results)} of {expected} runs finished; made on: {', '.join(machines) or '-'}")
@@ -145,7 +144,7 @@ from duvae.experiments import precision
 if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["precision", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
-precision_results = [r for r in load_results(profile, "precision") if r["seed"] - REFERENCE_SEED < n_seeds]
+precision_results = current_results(profile, "precision", n_seeds)
 bf16_vs_fp32 = precision.table(precision_results)
 save_table(bf16_vs_fp32, "06_table1_bf16_vs_fp32")
 print("rows that fp32 moved beyond the seed spread:", precision.moved(precision_results) or "none")

@@ -39,11 +39,10 @@ run_missing = None  # run the missing cells first; None: only at the smoke profi
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import figure2, table1
 from duvae.outputs import save_figure, save_table
-from duvae.results import load_results
+from duvae.results import current_results
 from duvae.sweep import main as sweep_main
 
 dev = pick_device(device)
@@ -51,7 +50,7 @@ seed_everything(seed)
 if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["figure2", "--profile", profile, "--seeds", str(seeds), "--executor", "inline",
                 "--device", str(dev)])
-results = [r for r in load_results(profile, "figure2") if r["seed"] - REFERENCE_SEED < seeds]
+results = current_results(profile, "figure2", seeds)
 expected = len(figure2.runs(profile, seeds))
 print(f"{len(results)} of {expected} cells finished; made on: "
       f"{', '.join(sorted({r['machine']['cpu'] for r in results})) or '-'}")
@@ -86,7 +85,7 @@ for dataset in datasets:
 opt = figure2.table(results)
 spread = {}
 for dataset in opt.index:
-    t1 = load_results(profile, "table1")
+    t1 = current_results(profile, "table1")
     stds = [pd.Series(v).std() for label in table1.DU_ROWS
             if len(v := table1.row_values(t1, dataset, label, "nll")) > 1]
     spread[dataset] = max(stds) if stds else None

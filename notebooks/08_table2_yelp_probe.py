@@ -51,11 +51,10 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 # %%
 from IPython.display import Markdown, display
 
-from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table2
 from duvae.outputs import save_figure, save_table
-from duvae.results import load_results
+from duvae.results import current_results
 from duvae.sweep import main as sweep_main
 
 dev = pick_device(device)
@@ -64,7 +63,7 @@ n_seeds = 1 if profile == "smoke" else seeds
 if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["table2", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
-results = [r for r in load_results(profile, "table2") if r["seed"] - REFERENCE_SEED < n_seeds]
+results = current_results(profile, "table2", n_seeds)
 expected = len(table2.runs(profile, n_seeds))
 machines = sorted({r["machine"]["cpu"] for r in results})
 print(f"{len(results)} of {expected} runs finished; made on: {', '.join(machines) or '-'}")

@@ -58,11 +58,10 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import scale
 from duvae.outputs import save_figure, save_table
-from duvae.results import load_results
+from duvae.results import current_results
 from duvae.sweep import main as sweep_main
 
 dev = pick_device(device)
@@ -71,9 +70,9 @@ n_seeds = 1 if profile == "smoke" else seeds
 if run_missing or (run_missing is None and profile == "smoke"):
     sweep_main(["scale", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
                 "--device", str(dev)])
-results = [r for r in load_results(profile, "scale") if r["seed"] - REFERENCE_SEED < n_seeds]
+results = current_results(profile, "scale", n_seeds)
 # the cpu size is Table 1's runs: any the sweep has not copied here yet are read from Table 1's results
-results = scale.with_table1(results, load_results(profile, "table1"), profile, n_seeds)
+results = scale.with_table1(results, current_results(profile, "table1"), profile, n_seeds)
 expected = len(scale.runs(profile, n_seeds))
 machines = sorted({r["machine"]["cpu"] for r in results})
 print(f"{len(results)} of {expected} runs finished ({sum(1 for r in results if r.get('copied_from'))} "

@@ -113,3 +113,19 @@ def test_probe_sweeps_at_smoke_store_the_accuracies(tmp_path, mirror, monkeypatc
         else:
             assert set(results["du_vae"]["extra"]["probe_alphabets"]["5"]) and \
                 len(results["du_vae"]["extra"]["probe_alphabets"]["5"]) == table3.PROBE_ALPHABETS["smoke"]
+
+
+def test_current_results_leave_out_runs_the_experiment_no_longer_plans(tmp_path):
+    """After a profile change (bf16 -> fp32 Yahoo), the old results stay on disk but out of the tables."""
+    from duvae.results import current_results, write_result, result_path
+
+    planned = table1.runs("smoke", 2)
+    old = planned[0].with_(train=planned[0].train.__class__(**{**planned[0].train.__dict__, "precision": "bf16"}))
+    for cfg in (planned[0], planned[1], old):
+        write_result(result_path(tmp_path, "smoke", "table1", cfg.run_id()),
+                     {"run_id": cfg.run_id(), "model": cfg.model.name, "seed": cfg.train.seed})
+    assert len(load_results("smoke", "table1", tmp_path)) == 3
+    kept = current_results("smoke", "table1", results_dir=tmp_path)
+    assert {r["run_id"] for r in kept} == {planned[0].run_id(), planned[1].run_id()}
+    assert [r["run_id"] for r in current_results("smoke", "table1", seeds=1, results_dir=tmp_path)] == \
+        [c.run_id() for c in planned[:2] if c.train.seed == table1.REFERENCE_SEED]
