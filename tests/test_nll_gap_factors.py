@@ -379,9 +379,11 @@ def _eval_ids(dec, x):
 # the switches keep every committed run id; the gap experiment's runs
 # ----------------------------------------------------------------------------------------------
 
-#: sha256 of the sorted run ids before the switches were added (issue 29)
-RUN_ID_DIGESTS = {("table1", "cpu"): "0d8b36c79fed23f0", ("precision", "cpu"): "237a8a1a47583d02",
-                  ("table1", "smoke"): "f2306ebf7a56a9cd", ("figure2", "cpu"): "3a0d64a9738801da"}
+#: sha256 of the sorted run ids before the switches were added (issue 29); the cpu Yahoo runs of
+#: table1 and figure2 changed once on purpose since, when the cpu profile moved Yahoo to fp32
+#: (before: table1 0d8b36c79fed23f0, figure2 3a0d64a9738801da)
+RUN_ID_DIGESTS = {("table1", "cpu"): "61b89a6bee832cff", ("precision", "cpu"): "237a8a1a47583d02",
+                  ("table1", "smoke"): "f2306ebf7a56a9cd", ("figure2", "cpu"): "24460f8c19bbf11a"}
 
 
 @pytest.mark.parametrize("experiment,profile", sorted(RUN_ID_DIGESTS))
@@ -397,8 +399,13 @@ def test_table1_cpu_run_ids_match_the_committed_results():
     if not folder.is_dir():
         pytest.skip("no committed table1 results")
     committed = {p.stem for p in folder.glob("*.json")}
-    ids = {c.run_id() for c in table1.runs("cpu", 3) if c.dataset in ("yahoo", "omniglot")}
-    assert ids <= committed
+    planned = {c.run_id(): c for c in table1.runs("cpu", 3)}
+    assert {i for i, c in planned.items() if c.dataset == "omniglot"} <= committed
+    # Yahoo: the fp32 runs are committed as they are trained; every other committed Yahoo result is
+    # a bf16 run of the profile before the switch (issue 29), kept on disk and out of the tables
+    for stale in committed - set(planned):
+        record = json.loads((folder / f"{stale}.json").read_text())
+        assert record["dataset"] == "yahoo" and record["precision"] == "bf16", stale
 
 
 def test_new_fields_are_registered_and_enter_the_id_only_when_changed():

@@ -58,13 +58,14 @@ def test_table3_claims_and_table_read_each_seeds_mean_over_alphabets():
     assert table3.table(results).loc[du, "5"] == "41.00 ± 1.00"
 
 
-def test_precision_runs_pair_table1s_bf16_runs_with_new_fp32_runs():
+def test_precision_runs_pair_the_bf16_runs_with_the_fp32_runs_table1_now_plans():
     runs = precision.runs("cpu", 3)
     assert len(runs) == 18 and {c.train.precision for c in runs} == {"bf16", "fp32"}
     t1 = {c.run_id() for c in table1.runs("cpu", 3)}
     bf16 = {c.run_id() for c in runs if c.train.precision == "bf16"}
     fp32 = {c.run_id() for c in runs if c.train.precision == "fp32"}
-    assert bf16 <= t1 and not fp32 & t1 and len(fp32) == 9
+    # the cpu profile trains Yahoo in fp32 since this check (issue 29): its fp32 runs are Table 1's
+    assert fp32 <= t1 and not bf16 & t1 and len(bf16) == 9
 
 
 def _precision_record(label: str, precision_: str, seed: int, nll: float) -> dict:
