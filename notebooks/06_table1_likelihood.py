@@ -50,22 +50,13 @@ from IPython.display import Markdown, display
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table1
 from duvae.outputs import save_figure, save_table
-from duvae.results import current_results
-from duvae.sweep import main as sweep_main
+from duvae.sweep import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)
 n_seeds = 1 if profile == "smoke" else seeds
-if run_missing or (run_missing is None and profile == "smoke"):
-    sweep_main(["table1", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
-                "--device", str(dev)])
-results = current_results(profile, "table1", n_seeds)
-expected = len(table1.runs(profile, n_seeds))
+results = notebook_results("table1", profile, n_seeds, dev, run_missing)
 machines = sorted({r["machine"]["cpu"] for r in results})
-print(f"{len(results)} of {expected} runs finished; made on: {', '.join(machines) or '-'}")
-if len(results) < expected:
-    print("missing runs show as empty cells; run them with "
-          f"`python -m duvae.sweep table1 --profile {profile} --seeds {n_seeds}`")
 datasets = [d for d in table1.DATASETS]
 
 # %% [markdown]
@@ -141,10 +132,7 @@ for dataset in datasets:
 # %%
 from duvae.experiments import precision
 
-if run_missing or (run_missing is None and profile == "smoke"):
-    sweep_main(["precision", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
-                "--device", str(dev)])
-precision_results = current_results(profile, "precision", n_seeds)
+precision_results = notebook_results("precision", profile, n_seeds, dev, run_missing)
 bf16_vs_fp32 = precision.table(precision_results)
 save_table(bf16_vs_fp32, "06_table1_bf16_vs_fp32")
 print("rows that fp32 moved beyond the seed spread:", precision.moved(precision_results) or "none")

@@ -43,17 +43,11 @@ from duvae.device import pick_device, seed_everything
 from duvae.experiments import figure2, table1
 from duvae.outputs import save_figure, save_table
 from duvae.results import current_results
-from duvae.sweep import main as sweep_main
+from duvae.sweep import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)
-if run_missing or (run_missing is None and profile == "smoke"):
-    sweep_main(["figure2", "--profile", profile, "--seeds", str(seeds), "--executor", "inline",
-                "--device", str(dev)])
-results = current_results(profile, "figure2", seeds)
-expected = len(figure2.runs(profile, seeds))
-print(f"{len(results)} of {expected} cells finished; made on: "
-      f"{', '.join(sorted({r['machine']['cpu'] for r in results})) or '-'}")
+results = notebook_results("figure2", profile, seeds, dev, run_missing)
 datasets = [d for d in figure2.DATASETS if table1.available(d, profile)[0]]
 
 # %% [markdown]

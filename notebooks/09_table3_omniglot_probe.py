@@ -46,22 +46,12 @@ from IPython.display import display
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table3
 from duvae.outputs import save_figure, save_table
-from duvae.results import current_results
-from duvae.sweep import main as sweep_main
+from duvae.sweep import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)
 n_seeds = 1 if profile == "smoke" else seeds
-if run_missing or (run_missing is None and profile == "smoke"):
-    sweep_main(["table3", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
-                "--device", str(dev)])
-results = current_results(profile, "table3", n_seeds)
-expected = len(table3.runs(profile, n_seeds))
-machines = sorted({r["machine"]["cpu"] for r in results})
-print(f"{len(results)} of {expected} runs finished; made on: {', '.join(machines) or '-'}")
-if len(results) < expected:
-    print("missing runs show as empty cells; run them with "
-          f"`python -m duvae.sweep table3 --profile {profile} --seeds {n_seeds}`")
+results = notebook_results("table3", profile, n_seeds, dev, run_missing)
 if profile == "smoke":
     print(f"smoke: only the first {table3.PROBE_ALPHABETS['smoke']} alphabets are probed")
 

@@ -62,15 +62,12 @@ from duvae.device import pick_device, seed_everything
 from duvae.experiments import scale
 from duvae.outputs import save_figure, save_table
 from duvae.results import current_results
-from duvae.sweep import main as sweep_main
+from duvae.sweep import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)
 n_seeds = 1 if profile == "smoke" else seeds
-if run_missing or (run_missing is None and profile == "smoke"):
-    sweep_main(["scale", "--profile", profile, "--seeds", str(n_seeds), "--executor", "inline",
-                "--device", str(dev)])
-results = current_results(profile, "scale", n_seeds)
+results = notebook_results("scale", profile, n_seeds, dev, run_missing)
 # the cpu size is Table 1's runs: any the sweep has not copied here yet are read from Table 1's results
 results = scale.with_table1(results, current_results(profile, "table1"), profile, n_seeds)
 expected = len(scale.runs(profile, n_seeds))
