@@ -144,33 +144,22 @@ def table(results: list[dict], metric: str = "nll"):
     """One row per factor: ``metric`` mean ± sd over seeds, the difference to the baseline, the larger
     of the two seed sds, the verdict (moved beyond the spread or not), the share of the gap to the
     independent implementation that the difference would explain, seeds and CPUs."""
-    import statistics
-
     import pandas as pd
 
+    from duvae.experiments.precision import fmt_mean_sd, mean_sd
     from duvae.experiments.table1 import cpu_counts
 
     def values(label):
         return [float(r["metrics"][metric]) for r in results
                 if r["dataset"] == DATASET and _label(r) == label and r["metrics"].get(metric) is not None]
 
-    def stats(v):
-        if not v:
-            return None, None
-        return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else None)
-
-    def fmt(m, s):
-        if m is None:
-            return "no results"
-        return f"{m:.2f}" if s is None else f"{m:.2f} ± {s:.2f}"
-
-    mb, sb = stats(values(BASELINE))
+    mb, sb = mean_sd(values(BASELINE))
     gap = None if mb is None or metric != "nll" else INDEPENDENT_FP32[0] - mb
     letters = {f[0]: f[1] for f in FACTORS}
     rows = []
     for label in LABELS:
         mine = [r for r in results if r["dataset"] == DATASET and _label(r) == label]
-        m, s = stats(values(label))
+        m, s = mean_sd(values(label))
         diff = None if label == BASELINE or m is None or mb is None else m - mb
         spread = None if sb is None or s is None else max(sb, s)
         if label == BASELINE:
@@ -182,7 +171,7 @@ def table(results: list[dict], metric: str = "nll"):
         else:
             verdict = "moved beyond the spread" if abs(diff) > spread else "within the spread"
         share = None if diff is None or not gap else diff / gap
-        rows.append({"factor": label, "issue 29": letters.get(label, "-"), metric.upper(): fmt(m, s),
+        rows.append({"factor": label, "issue 29": letters.get(label, "-"), metric.upper(): fmt_mean_sd(m, s),
                      "- baseline": diff, "seed spread": spread, "verdict": verdict, "share of the gap": share,
                      "seeds": len(mine), "CPUs": cpu_counts(mine)})
     frame = pd.DataFrame(rows).set_index("factor")

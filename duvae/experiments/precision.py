@@ -58,31 +58,35 @@ def _values(results: list[dict], label: str, precision: str, metric: str) -> lis
             and r["config"]["train"]["precision"] == precision and r["metrics"].get(metric) is not None]
 
 
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """``(mean, sd)`` of ``values``; ``None`` where there are too few (no value / one value)."""
+    import statistics
+
+    if not values:
+        return None, None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def fmt_mean_sd(m: float | None, s: float | None) -> str:
+    """``"m ± s"`` with 2 decimals, ``"m"`` for one seed, ``"no results"`` for none."""
+    if m is None:
+        return "no results"
+    return f"{m:.2f}" if s is None else f"{m:.2f} ± {s:.2f}"
+
+
 def table(results: list[dict]):
     """One row per (Table 1 row, metric): bf16 and fp32 as mean ± sd, their difference, the larger sd,
     whether fp32 moved the row beyond that spread, the seeds and the CPUs each side ran on."""
-    import statistics
-
     import pandas as pd
 
     from duvae.experiments.table1 import cpu_counts
-
-    def stats(v):
-        if not v:
-            return None, None
-        return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else None)
-
-    def fmt(m, s):
-        if m is None:
-            return "no results"
-        return f"{m:.2f}" if s is None else f"{m:.2f} ± {s:.2f}"
 
     rows = []
     for label in ROWS:
         side = {p: [r for r in results if r.get("extra", {}).get("row", row_of(r)) == label
                     and r["config"]["train"]["precision"] == p] for p in PRECISIONS}
         for metric in METRICS:
-            (mb, sb), (mf, sf) = (stats(_values(results, label, p, metric)) for p in PRECISIONS)
+            (mb, sb), (mf, sf) = (mean_sd(_values(results, label, p, metric)) for p in PRECISIONS)
             diff = None if mb is None or mf is None else mf - mb
             spread = None if sb is None or sf is None else max(sb, sf)
             if diff is None:
@@ -91,7 +95,7 @@ def table(results: list[dict]):
                 verdict = "one seed: no spread to judge by"
             else:
                 verdict = "moved beyond the spread" if abs(diff) > spread else "within the spread"
-            rows.append({"row": label, "metric": metric.upper(), "bf16": fmt(mb, sb), "fp32": fmt(mf, sf),
+            rows.append({"row": label, "metric": metric.upper(), "bf16": fmt_mean_sd(mb, sb), "fp32": fmt_mean_sd(mf, sf),
                          "fp32 - bf16": diff, "seed spread": spread, "verdict": verdict,
                          "seeds (bf16 / fp32)": f"{len(side['bf16'])} / {len(side['fp32'])}",
                          "CPUs bf16": cpu_counts(side["bf16"]), "CPUs fp32": cpu_counts(side["fp32"])})
