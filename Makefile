@@ -44,7 +44,7 @@ $(LAB_SETTINGS): jupyter/lab/overrides.json $(VENV)/.installed
 	cp $< $@
 
 notebooks: setup
-	$(BIN)/python -m duvae.run_notebooks --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+	$(BIN)/python -m duvae.book.run --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -54,7 +54,7 @@ lab: setup
 
 # The student edition of the course notebooks (00-05): solution cells replaced by stubs, unexecuted.
 student: setup
-	$(BIN)/python -m duvae.course student --output build/student
+	$(BIN)/python -m duvae.book.course student --output build/student
 
 # The HTML report of the main job's executed notebooks (run `make notebooks PROFILE=...` first): nothing
 # is executed again; build/$(PROFILE)/report/index.html lists every notebook, table and figure.

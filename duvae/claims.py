@@ -6,32 +6,15 @@ it, and a function that turns the results into :class:`Finding` s (one per data 
 size the claim can be measured at). :data:`CLAIMS` lists C1-C9; :func:`evaluate` runs them all on
 :func:`load_evidence` (the JSON results under ``results/<profile>/``, :mod:`duvae.results`).
 
-**The rule** (:func:`verdict`), the one notebooks 06-10 apply too (``table1._verdict`` delegates
-here). A comparison has a *difference* oriented so that a positive value is what the paper says
-(e.g. the other model's NLL minus DU-VAE's), and a *spread*, the larger seed-to-seed standard
-deviation of its two sides:
-
-- ``holds``: the difference exceeds the spread (the paper's sign, beyond the noise);
-- ``within the spread (paper's sign)`` / ``within the spread (opposite sign)``: the difference is
-  no larger than the spread in size; the sign is said, since a wrong-sign difference inside the
-  noise is not a refutation (``(no difference)`` when it is exactly 0);
-- ``does not hold``: the opposite sign, beyond the spread (or exactly no difference where the
-  seeds agree exactly, spread 0: the claimed difference is absent);
-- ``inconclusive (...)``: runs missing, one seed (no spread), or a data set that is not available.
-
-A claim that needs several comparisons at once (C1: DU-VAE beats *each* other classic VAE) is their
-conjunction (:func:`combine`): it does not hold if any part does not hold; else it is inconclusive
-if any part is; else it holds if every part holds; else it is within the spread, with the opposite
-sign if any part has it. The headline verdict of a claim combines its findings at the profile's own
+**The rule** is :mod:`duvae.verdicts`, the one the experiment tables of notebooks 06-10 use too:
+"holds" only beyond the seed spread, "within the spread" (with its sign) inside it, conjunctions by
+:func:`~duvae.verdicts.combine`. The headline verdict of a claim combines its findings at the profile's own
 size; a scope that cannot be measured here (Yelp, whose corpus is not public) is shown but not
 combined. Where the size study (:mod:`duvae.experiments.scale`) or the fp32 check
 (:mod:`duvae.experiments.precision`) measured a part of a claim at another size or precision,
 that finding appears beside it, labelled with what it was measured at.
 
-**Claims counted over seeds rather than over means.** C7 is about each seed's picture: the share
-of seeds showing what the paper shows. All seeds (at least 2) -> ``holds``; none -> ``does not
-hold``; some -> ``within the spread`` (the seeds disagree), with the paper's sign if more than half
-agree with it.
+**C7 is counted over seeds**, not over means (:func:`~duvae.verdicts.seed_share_verdict`).
 
 **C8 is computed here, not read.** The theory notebooks' Monte Carlo checks leave nothing in
 ``results/``, so :func:`check_theory` runs a small version of notebook 02's check itself: the five
@@ -62,16 +45,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
-HOLDS = "holds"
-WITHIN_SAME = "within the spread (paper's sign)"
-WITHIN_OPPOSITE = "within the spread (opposite sign)"
-WITHIN_NONE = "within the spread (no difference)"
-DOES_NOT_HOLD = "does not hold"
-ONE_SEED = "inconclusive (one seed: no spread to judge by)"
-MISSING = "inconclusive (missing runs)"
-NOT_AVAILABLE = "inconclusive (not available here)"
-#: the four kinds of verdict, in the order tables sort them
-KINDS = ("holds", "within the spread", "does not hold", "inconclusive")
+from duvae.verdicts import (DOES_NOT_HOLD, HOLDS, KINDS, MISSING, NOT_AVAILABLE, ONE_SEED,  # noqa: F401
+                            WITHIN_NONE, WITHIN_OPPOSITE, WITHIN_SAME, combine, kind, normalise,
+                            seed_share_verdict, verdict)
 
 #: Monte Carlo: an inequality must clear its bound by this many standard errors (C8)
 MC_SPREAD = 3.0
@@ -81,79 +57,6 @@ MC_EQUALITY = 5.0
 #: profile sets the family's size, N and nz)
 MC_P = (0.2, 0.5, 0.8)
 MC_DRAWS = 20_000
-
-
-# ----------------------------------------------------------------------------------------------
-# the rule
-# ----------------------------------------------------------------------------------------------
-def verdict(diff: float | None, spread: float | None, seeds: int = 2) -> str:
-    """The verdict of one comparison (module docstring).
-
-    ``diff``: the difference of the means, positive in the paper's direction (None: no results);
-    ``spread``: the larger seed std of the two sides; ``seeds``: the fewer seeds of the two sides.
-    """
-    if diff is None or seeds < 1 or (isinstance(diff, float) and math.isnan(diff)):
-        return MISSING
-    if seeds < 2 or spread is None or (isinstance(spread, float) and math.isnan(spread)):
-        return ONE_SEED
-    if diff > spread:
-        return HOLDS
-    if diff < -spread:
-        return DOES_NOT_HOLD
-    if diff > 0:
-        return WITHIN_SAME
-    if diff < 0:
-        return WITHIN_OPPOSITE
-    return DOES_NOT_HOLD if spread == 0 else WITHIN_NONE
-
-
-def kind(v: str) -> str:
-    """Which of :data:`KINDS` a verdict string is (older wordings and ``no results`` included)."""
-    if v == HOLDS:
-        return "holds"
-    if v == DOES_NOT_HOLD:
-        return "does not hold"
-    if v.startswith("within the spread") or v.startswith("same direction"):
-        return "within the spread"
-    return "inconclusive"  # "inconclusive (...)", "no results", a one-seed note
-
-
-def normalise(v: str) -> str:
-    """A verdict in this module's words (the experiment modules say ``no results`` for missing runs)."""
-    return MISSING if v == "no results" else v
-
-
-def combine(verdicts: list[str]) -> str:
-    """The verdict of a conjunction of comparisons (module docstring); no parts -> missing runs."""
-    vs = [normalise(v) for v in verdicts]
-    if not vs:
-        return MISSING
-    kinds = [kind(v) for v in vs]
-    if "does not hold" in kinds:
-        return DOES_NOT_HOLD
-    if "inconclusive" in kinds:
-        reasons = [v for v in vs if kind(v) == "inconclusive"]
-        return MISSING if MISSING in reasons else reasons[0]
-    if all(k == "holds" for k in kinds):
-        return HOLDS
-    if WITHIN_OPPOSITE in vs:
-        return WITHIN_OPPOSITE
-    if WITHIN_SAME in vs:
-        return WITHIN_SAME
-    return WITHIN_NONE
-
-
-def seed_share_verdict(agree: int, seeds: int) -> str:
-    """A per-seed claim (C7): how many of ``seeds`` seeds show what the paper shows."""
-    if seeds == 0:
-        return MISSING
-    if seeds == 1:
-        return ONE_SEED
-    if agree == seeds:
-        return HOLDS
-    if agree == 0:
-        return DOES_NOT_HOLD
-    return WITHIN_SAME if agree > seeds / 2 else WITHIN_OPPOSITE
 
 
 def _stat(values: list[float]) -> tuple[float | None, float | None, int]:
@@ -226,8 +129,8 @@ EXPERIMENTS = ("figure1", "table1", "figure2", "table2", "table3", "scale", "pre
 
 def load_evidence(profile: str = "cpu", results_dir: str | os.PathLike | None = None) -> Evidence:
     """Every committed result of the experiments the claims read (:data:`EXPERIMENTS`) that is a run of
-    the experiment's current plan (:func:`duvae.results.current_results`)."""
-    from duvae.results import current_results
+    the experiment's current plan (:func:`duvae.experiments.current_results`)."""
+    from duvae.experiments import current_results
 
     return Evidence(profile, {name: current_results(profile, name, results_dir=results_dir) for name in EXPERIMENTS})
 

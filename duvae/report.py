@@ -244,7 +244,7 @@ def build_html(build: Path, out: Path | None = None) -> Path:
     if not sources:
         profile = build.name
         raise MissingBuild(f"no executed notebooks in {build / 'notebooks'}: run `make notebooks PROFILE={profile}` "
-                           f"(or `python -m duvae.run_notebooks --profile {profile}`) first; the report renders "
+                           f"(or `python -m duvae.book.run --profile {profile}`) first; the report renders "
                            "them without executing anything")
     if out.exists():
         shutil.rmtree(out)

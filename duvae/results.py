@@ -122,24 +122,3 @@ def load_results(profile: str, experiment: str, results_dir: str | os.PathLike |
     folder = Path(results_dir or default_results_dir()) / profile / experiment
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     return sorted(records, key=lambda r: (r["model"], r["seed"]))
-
-
-def current_results(profile: str, experiment: str, seeds: int | None = None,
-                    results_dir: str | os.PathLike | None = None) -> list[dict]:
-    """The results of ``experiment`` that are runs of its *current* plan, ``runs(profile, seeds)``.
-
-    A result whose run id the experiment no longer plans (its profile changed since, e.g. the
-    ``cpu`` Yahoo runs trained in bf16 before the profile moved to fp32) is left out, so that a
-    table never mixes two configurations; so is a result of a seed beyond ``seeds`` (default: every
-    committed seed). :func:`load_results` still returns everything.
-    """
-    from duvae import experiments
-    from duvae.config import REFERENCE_SEED
-
-    records = load_results(profile, experiment, results_dir)
-    if not records:
-        return []
-    if seeds is None:
-        seeds = max(1, max(int(r["seed"]) - REFERENCE_SEED + 1 for r in records))
-    planned = {c.run_id() for c in experiments.get(experiment).runs(profile, seeds)}
-    return [r for r in records if r["run_id"] in planned]

@@ -486,27 +486,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def notebook_results(experiment: str, profile: str, seeds: int, device=None, run_missing: bool | None = None
-                     ) -> list[dict]:
-    """What an experiment notebook shows: the current results of ``experiment`` for ``seeds`` seeds.
-
-    With ``run_missing`` (``None``: only at the ``smoke`` profile, where runs take seconds) the missing
-    runs are first run in this process; otherwise nothing is trained. Prints how many runs are
-    finished, on which CPUs, and the sweep command that makes the missing ones.
-    """
-    from duvae import experiments
-    from duvae.results import current_results
-
-    if run_missing or (run_missing is None and profile == "smoke"):
-        main([experiment, "--profile", profile, "--seeds", str(seeds), "--executor", "inline"]
-             + (["--device", str(device)] if device is not None else []))
-    results = current_results(profile, experiment, seeds)
-    expected = len(experiments.get(experiment).runs(profile, seeds))
-    machines = sorted({r.get("machine", {}).get("cpu", "unknown") for r in results})
-    print(f"{experiment}: {len(results)} of {expected} runs finished; made on: {', '.join(machines) or '-'}")
-    if len(results) < expected:
-        print(f"missing runs show as empty cells; run them with "
-              f"`python -m duvae.sweep {experiment} --profile {profile} --seeds {seeds}`")
-    return results

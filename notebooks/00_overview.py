@@ -58,7 +58,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("00_overview"))
 
@@ -71,7 +71,7 @@ device = "auto"
 import duvae
 from duvae.device import pick_device, seed_everything
 from duvae.profiles import PROFILES, check_profile
-from duvae.run_notebooks import list_notebooks
+from duvae.book.run import list_notebooks
 
 check_profile(profile)
 seed_everything(seed)
@@ -85,7 +85,7 @@ print(f"duvae {duvae.__version__}; profile={profile!r}; device={pick_device(devi
 # | `duvae/theory.py` | MPD (eq. 3), conditional entropy (eq. 5), variance dropout (eq. 6), the bounds of Proposition 1 and eq. 8, the BN scale renormalisation |
 # | `duvae/data/` | verified downloads (sha256, mirror, cache) and the data sets: Omniglot 28x28, Yahoo, short Yelp, synthetic text |
 # | `duvae/profiles.py` | the `smoke` / `cpu` / `paper` sizes every notebook reads |
-# | `duvae/run_notebooks.py` | the main job: every notebook through papermill |
+# | `duvae/book/` | what turns the package into these notebooks: the main job (`run.py`, every notebook through papermill), what cells call, the course edition |
 # | `notebooks/` | the literate walk-through, one notebook per topic (below) |
 # | `tests/` | closed forms against independent computations; every notebook executed with `smoke` |
 #
@@ -125,11 +125,11 @@ print("profiles:", ", ".join(PROFILES))
 #
 # Notebooks 01-05 open with their learning goals, prerequisites and measured run time, and close with
 # exercises: a function to write for an equation of the paper (or a question for pen and paper), and
-# a check cell, `duvae.exercises.check_*`, that compares the function with the package's own on
+# a check cell, `duvae.book.exercises.check_*`, that compares the function with the package's own on
 # seeded inputs and names the usual mistake when it recognises one. `make student` writes the
 # student edition to `build/student/`, with every answer cell replaced by a stub. The exercises:
 
 # %%
-from duvae.exercises import exercise_table
+from duvae.book.exercises import exercise_table
 
 pd.DataFrame(exercise_table()).set_index(["notebook", "exercise"])

@@ -42,7 +42,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("01_diversity_and_uncertainty"))
 
@@ -62,8 +62,8 @@ import torch
 from torch.distributions import Normal
 
 from duvae import theory as T
-from duvae.notebook import theory_setup
-from duvae.outputs import save_figure
+from duvae.book.cells import theory_setup
+from duvae.book.outputs import save_figure
 
 P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64  # closed forms are compared to 1e-10: work in double precision
@@ -279,7 +279,7 @@ save_figure(fig, "01_entropy_floor")
 #
 # Write each function in the cell under its question, with torch and `math` only (not the
 # package's own function, which is the reference answer), then run the check under it:
-# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# `duvae.book.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
 # cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
 # recognised. In this notebook the cells hold the reference answers; in the student edition
 # (`make student`, `build/student/`) they are stubs.
@@ -302,7 +302,7 @@ def my_mpd(mu, var):
 
 
 # %%
-from duvae.exercises import check_eq3
+from duvae.book.exercises import check_eq3
 
 check_eq3(my_mpd)
 
@@ -322,7 +322,7 @@ def my_conditional_entropy(var):
 
 
 # %%
-from duvae.exercises import check_eq5
+from duvae.book.exercises import check_eq5
 
 check_eq5(my_conditional_entropy)
 

@@ -43,7 +43,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("02_proposition1_monte_carlo"))
 
@@ -62,8 +62,8 @@ import seaborn as sns
 import torch
 
 from duvae import theory as T
-from duvae.notebook import theory_setup
-from duvae.outputs import save_figure
+from duvae.book.cells import theory_setup
+from duvae.book.outputs import save_figure
 
 P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64
@@ -416,7 +416,7 @@ assert math.isclose(got_mpd, limit_mpd, rel_tol=1e-4) and abs(got_ce) < 1e-4
 #
 # Write each function in the cell under its question, with torch and `math` only (not the
 # package's own function, which is the reference answer), then run the check under it:
-# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# `duvae.book.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
 # cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
 # recognised. In this notebook the cells hold the reference answers; in the student edition
 # (`make student`, `build/student/`) they are stubs.
@@ -433,7 +433,7 @@ def my_dropout_variance(var, keep, p, alpha):
 
 
 # %%
-from duvae.exercises import check_eq6
+from duvae.book.exercises import check_eq6
 
 check_eq6(my_dropout_variance)
 
@@ -450,7 +450,7 @@ def my_expected_inverse_variance(var, p, alpha):
 
 
 # %%
-from duvae.exercises import check_prop1_w
+from duvae.book.exercises import check_prop1_w
 
 check_prop1_w(my_expected_inverse_variance)
 

@@ -44,7 +44,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("03_batchnorm_on_means"))
 
@@ -62,8 +62,8 @@ import pandas as pd
 import torch
 
 from duvae import theory as T
-from duvae.notebook import theory_setup
-from duvae.outputs import save_figure
+from duvae.book.cells import theory_setup
+from duvae.book.outputs import save_figure
 
 P, dev, gen = theory_setup(profile, seed, device)
 DTYPE = torch.float64
@@ -260,7 +260,7 @@ collapse
 #
 # Write each function in the cell under its question, with torch and `math` only (not the
 # package's own function, which is the reference answer), then run the check under it:
-# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# `duvae.book.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
 # cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
 # recognised. In this notebook the cells hold the reference answers; in the student edition
 # (`make student`, `build/student/`) they are stubs.
@@ -281,7 +281,7 @@ def my_batchnorm_means(m, w, b, eps):
 
 
 # %%
-from duvae.exercises import check_eq9
+from duvae.book.exercises import check_eq9
 
 check_eq9(my_batchnorm_means)
 
@@ -299,7 +299,7 @@ def my_renormalise_scales(w, gamma):
 
 
 # %%
-from duvae.exercises import check_alg1_step9
+from duvae.book.exercises import check_alg1_step9
 
 check_alg1_step9(my_renormalise_scales)
 

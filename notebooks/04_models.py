@@ -39,7 +39,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("04_models"))
 
@@ -57,8 +57,8 @@ import seaborn as sns
 
 from duvae.config import REFERENCE_SEED
 from duvae.device import pick_device, seed_everything
-from duvae.literate import show_source
-from duvae.outputs import save_figure, save_table
+from duvae.book.cells import show_source
+from duvae.book.outputs import save_figure, save_table
 from duvae.profiles import zoo_demo_profile
 from duvae.zoo import MODEL_NAMES, model_config
 
@@ -254,7 +254,7 @@ print("delta-VAE KL >= n * delta on both data sets")
 #
 # Write each function in the cell under its question, with torch and `math` only (not the
 # package's own function, which is the reference answer), then run the check under it:
-# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# `duvae.book.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
 # cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
 # recognised. In this notebook the cells hold the reference answers; in the student edition
 # (`make student`, `build/student/`) they are stubs.
@@ -273,7 +273,7 @@ def my_prior_kl(mu, var):
 
 
 # %%
-from duvae.exercises import check_prior_kl
+from duvae.book.exercises import check_prior_kl
 
 check_prior_kl(my_prior_kl)
 
@@ -289,7 +289,7 @@ def my_free_bits(kl_per_dim, lam):
 
 
 # %%
-from duvae.exercises import check_free_bits
+from duvae.book.exercises import check_free_bits
 
 check_free_bits(my_free_bits)
 

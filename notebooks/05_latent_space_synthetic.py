@@ -51,7 +51,7 @@
 # **Run time,** as measured by the main job (`make notebooks`), not typed:
 
 # %%
-from duvae.course import run_time_line
+from duvae.book.timings import run_time_line
 
 print(run_time_line("05_latent_space_synthetic"))
 
@@ -70,8 +70,8 @@ from duvae.data.synthetic import mixture_log_density
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import figure1
 from duvae.figures import grid_mass, latent_grid, plot_latent_space
-from duvae.outputs import save_figure, save_table
-from duvae.results import current_results
+from duvae.book.outputs import save_figure, save_table
+from duvae.experiments import current_results
 from duvae.run_data import load_run_data
 from duvae.sweep import main as sweep_main
 from duvae.zoo import run_config
@@ -190,7 +190,7 @@ scales
 #
 # Write each function in the cell under its question, with torch and `math` only (not the
 # package's own function, which is the reference answer), then run the check under it:
-# `duvae.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
+# `duvae.book.exercises.check_*` calls your function on seeded inputs of several shapes and on the edge
 # cases, and says *correct*, *not implemented yet*, or stops with a hint naming the usual mistake it
 # recognised. In this notebook the cells hold the reference answers; in the student edition
 # (`make student`, `build/student/`) they are stubs.
@@ -214,7 +214,7 @@ def my_aggregate_density(mu, var, points):
 
 
 # %%
-from duvae.exercises import check_aggregate
+from duvae.book.exercises import check_aggregate
 
 check_aggregate(my_aggregate_density)
 

@@ -49,8 +49,8 @@ from IPython.display import Markdown, display
 
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table1
-from duvae.outputs import save_figure, save_table
-from duvae.sweep import notebook_results
+from duvae.book.outputs import save_figure, save_table
+from duvae.book.cells import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)
@@ -160,7 +160,7 @@ paired_summary
 # have new run ids: the table at the top shows the Yahoo runs trained in fp32 so far (the 9 of this
 # check, copied), the others are re-trained as the sweep's time allows. The Yahoo runs of the bf16
 # profile stay committed under `results/<profile>/table1/`, out of the tables above
-# (`duvae.results.current_results`); here they are, for reference.
+# (`duvae.experiments.current_results`); here they are, for reference.
 
 # %%
 from duvae.results import load_results

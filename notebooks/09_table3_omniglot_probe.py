@@ -45,8 +45,8 @@ from IPython.display import display
 
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import table3
-from duvae.outputs import save_figure, save_table
-from duvae.sweep import notebook_results
+from duvae.book.outputs import save_figure, save_table
+from duvae.book.cells import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)

@@ -60,9 +60,9 @@ from IPython.display import Markdown, display
 
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import scale
-from duvae.outputs import save_figure, save_table
-from duvae.results import current_results
-from duvae.sweep import notebook_results
+from duvae.book.outputs import save_figure, save_table
+from duvae.experiments import current_results
+from duvae.book.cells import notebook_results
 
 dev = pick_device(device)
 seed_everything(seed)

@@ -68,7 +68,7 @@ from PIL import Image
 
 from duvae.device import pick_device, seed_everything
 from duvae.experiments import inside
-from duvae.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table
 from duvae.results import load_results, result_path
 from duvae.sweep import main as sweep_main
 

@@ -54,7 +54,7 @@ from duvae import claims
 from duvae.config import REFERENCE_SEED
 from duvae.device import seed_everything
 from duvae.experiments import figure1, figure2, precision, scale, table1, table2, table3
-from duvae.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table
 from duvae.report import PLANNED_SEEDS
 
 seed_everything(seed)

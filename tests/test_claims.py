@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from duvae import claims
+from duvae import claims, verdicts
 from duvae.claims import (DOES_NOT_HOLD, HOLDS, MISSING, NOT_AVAILABLE, ONE_SEED, WITHIN_NONE, WITHIN_OPPOSITE,
                           WITHIN_SAME, Evidence)
 from duvae.config import REFERENCE_SEED
@@ -26,10 +26,13 @@ def test_the_rule_a_clear_win_a_tie_within_noise_a_loss_and_missing_runs():
         ["holds", "within the spread", "does not hold", "inconclusive", "inconclusive"]
 
 
-def test_table1_verdicts_are_the_claims_rule():
-    for diff, spread, seeds in ((1.0, 0.5, 3), (0.3, 0.5, 3), (-0.3, 0.5, 3), (-1.0, 0.5, 2), (9.0, 0.0, 1)):
-        assert table1._verdict(diff, spread, seeds) == claims.verdict(diff, spread, seeds)
-    assert table1.ONE_SEED == ONE_SEED
+def test_one_rule_judges_every_table():
+    """The claims and every experiment table judge with the same function, not a copy of it."""
+    from duvae.experiments import scale
+
+    assert claims.verdict is verdicts.verdict
+    assert table1.verdict is verdicts.verdict and scale.verdict is verdicts.verdict
+    assert claims.ONE_SEED == verdicts.ONE_SEED
 
 
 def test_a_conjunction_fails_on_any_failure_and_waits_for_missing_runs():

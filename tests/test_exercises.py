@@ -1,4 +1,4 @@
-"""The exercise checks (duvae.exercises): the reference answers pass, the usual mistakes fail with their hint.
+"""The exercise checks (duvae.book.exercises): the reference answers pass, the usual mistakes fail with their hint.
 
 The reference answers tested here are the ones the notebooks hold in their ``solution`` cells, read
 from the notebook sources, so a notebook whose answer drifts from the package fails here without a
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from duvae import exercises as E
-from duvae.course import course_notebooks, is_solution, solution_functions
+from duvae.book import exercises as E
+from duvae.book.course import course_notebooks, is_solution, solution_functions
 
 
 def _solutions() -> dict[str, str]:
@@ -250,6 +250,6 @@ def test_passing_the_result_instead_of_the_function_is_explained():
 
 def test_the_exercise_table_lists_every_exercise():
     rows = E.exercise_table()
-    assert [r["check"] for r in rows] == [f"duvae.exercises.check_{k}" for k in E.EXERCISES]
+    assert [r["check"] for r in rows] == [f"duvae.book.exercises.check_{k}" for k in E.EXERCISES]
     assert {r["notebook"] for r in rows} == {"01_diversity_and_uncertainty", "02_proposition1_monte_carlo",
                                             "03_batchnorm_on_means", "04_models", "05_latent_space_synthetic"}

@@ -103,7 +103,7 @@ def test_main_job_at_smoke_with_a_relative_mirror(mirror, tmp_path):
         DUVAE_RESULTS_DIR=tmp_path / "results",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "duvae.run_notebooks", "--profile", "smoke", "--device", "cpu",
+        [sys.executable, "-m", "duvae.book.run", "--profile", "smoke", "--device", "cpu",
          "--output", str(tmp_path / "build"), "04"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from duvae.run_notebooks import list_notebooks, run_notebook
+from duvae.book.run import list_notebooks, run_notebook
 
 NOTEBOOKS = list_notebooks()
 #: notebooks that train on Omniglot or Yahoo at the smoke profile

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from duvae.outputs import save_figure, save_table  # noqa: E402
+from duvae.book.outputs import save_figure, save_table  # noqa: E402
 
 
 def test_save_figure_and_table(tmp_path, monkeypatch):

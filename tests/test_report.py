@@ -2,7 +2,7 @@
 and the main job's output (one line per notebook, no kernel warning).
 
 The browser test builds a small ``smoke`` report of its own: notebooks 00, 02 and 12 executed by the
-main job (``python -m duvae.run_notebooks``) into a temporary build, with temporary results and runs,
+main job (``python -m duvae.book.run``) into a temporary build, with temporary results and runs,
 then ``python -m duvae.report html`` on it. Every page of the report is opened in headless Chromium
 (Debian's ``chromium``; ``$DUVAE_CHROMIUM`` names another) through a copy of the page with a small
 script appended, which, once the page has loaded, writes into the page what the browser saw: the
@@ -125,7 +125,7 @@ def smoke_build(tmp_path_factory):
     build = tmp / "build" / "smoke"
     env = {**os.environ, "DUVAE_RESULTS_DIR": str(tmp / "results"), "DUVAE_RUNS_DIR": str(tmp / "runs")}
     env.pop("MPLBACKEND", None)  # .ci/run sets Agg; the kernels draw inline, as in `make notebooks`
-    done = subprocess.run([sys.executable, "-m", "duvae.run_notebooks", "--profile", "smoke", "--device", "cpu",
+    done = subprocess.run([sys.executable, "-m", "duvae.book.run", "--profile", "smoke", "--device", "cpu",
                            "--output", str(build), *NOTEBOOKS], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr

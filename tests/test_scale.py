@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from duvae import sweep
+from duvae import sweep, verdicts
 from duvae.config import REFERENCE_SEED, run_identity
 from duvae.experiments import scale, table1
 from duvae.results import load_results
@@ -115,7 +115,7 @@ def test_claims_a_clear_win_a_tie_within_the_spread_and_missing_runs():
     assert omni.loc["DU-VAE has a lower NLL than the VAE", "verdict"] == "no results"
     assert set(c.loc["omniglot"].loc["omniglot_deep"]["verdict"]) == {"no results"}
     one = scale.claims([r for r in _results() if r["seed"] == REFERENCE_SEED])
-    assert one.loc[("yahoo", "yahoo_long", "DU-VAE has a lower NLL than the VAE"), "verdict"] == table1.ONE_SEED
+    assert one.loc[("yahoo", "yahoo_long", "DU-VAE has a lower NLL than the VAE"), "verdict"] == verdicts.ONE_SEED
     summary = scale.verdict_summary(c)
     assert summary.loc[("omniglot", "omniglot_deep"), "no results"] == len(scale.CLAIMS["omniglot"])
 

@@ -1,4 +1,4 @@
-"""The course edition (duvae.course): notebook headers, exercises, and the student build.
+"""The course edition (duvae.book.course): notebook headers, exercises, and the student build.
 
 CI runs the student build twice, here, as part of ``make test``:
 
@@ -20,9 +20,10 @@ import jupytext
 import nbformat
 import pytest
 
-from duvae import course
-from duvae.exercises import EXERCISES
-from duvae.run_notebooks import list_notebooks, run_notebook
+from duvae.book import course
+from duvae.book import timings as T
+from duvae.book.exercises import EXERCISES
+from duvae.book.run import list_notebooks, run_notebook
 
 COURSE = course.course_notebooks()
 WITH_EXERCISES = [p for p in COURSE if p.stem != "00_overview"]
@@ -71,10 +72,10 @@ def test_run_time_line_reads_the_committed_timings(tmp_path):
         "notebook,profile,seconds,measured_on,cpu,cores,load_1min,commit,how\n"
         "01_x,smoke,7.43,2026-01-02,AMD EPYC 7B13 64-Core Processor,2,1.5,abc,run_notebooks\n"
         "01_x,cpu,10.0,2026-01-03,AMD EPYC 7B13 64-Core Processor,2,,abc,README\n")
-    line = course.run_time_line("01_x", timings)
+    line = T.run_time_line("01_x", timings)
     assert line.startswith("measured run time: smoke 7.4 s (2026-01-02, AMD EPYC 7B13, 2 cores, load 1.5), "
                            "cpu 10.0 s (2026-01-03, AMD EPYC 7B13, 2 cores); not measured: paper")
-    assert "none recorded yet" in course.run_time_line("02_y", timings)
+    assert "none recorded yet" in T.run_time_line("02_y", timings)
 
 
 def test_record_timings_merges_a_build(tmp_path):
@@ -83,15 +84,15 @@ def test_record_timings_merges_a_build(tmp_path):
     timings = tmp_path / "timings.csv"
     timings.write_text("notebook,profile,seconds,measured_on,cpu,cores,load_1min,commit,how\n"
                        "01_x,smoke,99.0,2020-01-01,old,1,,old,old\n01_x,cpu,10.0,2020-01-01,old,1,,old,old\n")
-    course.record_timings(build, timings)
-    rows = {(r["notebook"], r["profile"]): r for r in course.read_timings(timings)}
+    T.record_timings(build, timings)
+    rows = {(r["notebook"], r["profile"]): r for r in T.read_timings(timings)}
     assert set(rows) == {("01_x", "smoke"), ("01_x", "cpu")}  # the failed run is not recorded
     assert rows["01_x", "smoke"]["seconds"] == "7.4" and rows["01_x", "smoke"]["cpu"] != "old"
     assert rows["01_x", "cpu"]["seconds"] == "10.0"
 
 
 def test_the_committed_timings_cover_every_course_notebook_at_smoke_and_cpu():
-    rows = course.read_timings()
+    rows = T.read_timings()
     have = {(r["notebook"], r["profile"]) for r in rows}
     for source in COURSE:
         for profile in ("smoke", "cpu"):

@@ -13,12 +13,17 @@ Each module declares, as plain data and small functions:
 - ``PAPER``: the paper's numbers or statements, as data;
 - ``table(results) -> DataFrame``: one row per model, mean +- std over seeds, the paper beside ours.
 
+:func:`current_results` reads an experiment's committed results that its current plan still lists.
 :mod:`duvae.sweep` runs them: ``python -m duvae.sweep figure1 --profile cpu --seeds 3``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+
+from duvae.config import REFERENCE_SEED
+from duvae.results import load_results
 
 EXPERIMENTS = ("figure1", "table1", "figure2", "precision", "table2", "table3", "scale", "inside", "gap")
 
@@ -35,3 +40,21 @@ def get(name: str):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {EXPERIMENTS}")
     return importlib.import_module(f"duvae.experiments.{name}")
+
+
+def current_results(profile: str, experiment: str, seeds: int | None = None,
+                    results_dir: str | os.PathLike | None = None) -> list[dict]:
+    """The results of ``experiment`` that are runs of its *current* plan, ``runs(profile, seeds)``.
+
+    A result whose run id the experiment no longer plans (its profile changed since, e.g. the
+    ``cpu`` Yahoo runs trained in bf16 before the profile moved to fp32) is left out, so that a
+    table never mixes two configurations; so is a result of a seed beyond ``seeds`` (default: every
+    committed seed). :func:`load_results` still returns everything.
+    """
+    records = load_results(profile, experiment, results_dir)
+    if not records:
+        return []
+    if seeds is None:
+        seeds = max(1, max(int(r["seed"]) - REFERENCE_SEED + 1 for r in records))
+    planned = {c.run_id() for c in get(experiment).runs(profile, seeds)}
+    return [r for r in records if r["run_id"] in planned]

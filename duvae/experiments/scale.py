@@ -40,7 +40,7 @@ replaced, hence new run ids. At ``smoke`` the same fields change to values that 
 ``paper`` there is nothing larger, and only the standard rows are listed.
 
 **Verdicts** (:func:`claims`): the paper's statements about these rows, checked at each size with
-notebook 06's rule (:func:`duvae.experiments.table1._verdict`): a statement *holds* when the
+notebook 06's rule (:func:`duvae.verdicts.verdict`): a statement *holds* when the
 difference of the means has the paper's sign and exceeds the larger seed standard deviation of
 the two sides; one seed decides nothing. NLLs are comparable across rows of one size only (a
 longer document has a larger NLL), so the figure draws each row's NLL minus the VAE's.
@@ -52,7 +52,8 @@ from dataclasses import dataclass, field, fields, replace
 
 from duvae.config import REFERENCE_SEED, NetConfig, RunConfig, TrainConfig
 from duvae.experiments import check_seeds
-from duvae.experiments.table1 import ONE_SEED, PAPER, _verdict, cpu_counts, row_config, row_of
+from duvae.experiments.table1 import PAPER, cpu_counts, row_config, row_of
+from duvae.verdicts import ONE_SEED, verdict
 from duvae.profiles import check_profile
 
 NAME = "scale"
@@ -312,7 +313,7 @@ def claims(results: list[dict]):
 
     Columns: the paper's two numbers, our two means, the difference in the paper's direction
     (positive = as the paper says), the larger seed std of the two sides, the seeds behind each
-    side and the verdict (:func:`duvae.experiments.table1._verdict`; "no results" where a side has
+    side and the verdict (:func:`duvae.verdicts.verdict`; "no results" where a side has
     none). Index: (data set, size, claim).
     """
     import pandas as pd
@@ -340,7 +341,7 @@ def claims(results: list[dict]):
                 diff = (w - b) if lower else (b - w)
                 spread = max(s for s in (sb, sw) if s is not None) if min(ns) > 1 else None
                 out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff, "seed spread": spread,
-                            "verdict": _verdict(diff, spread or 0.0, min(ns))})
+                            "verdict": verdict(diff, spread or 0.0, min(ns))})
     cols = ["paper", "ours", "difference", "seed spread", "seeds", "verdict"]
     return pd.DataFrame(out).set_index(["data set", "size", "claim"])[cols]
 

@@ -15,10 +15,10 @@ absolute terms, only in the ordering of the models.
 
 from __future__ import annotations
 
-from duvae import claims as _claims_rule
 from duvae.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.profiles import check_profile
+from duvae.verdicts import MISSING, ONE_SEED, verdict
 from duvae.zoo import run_config
 
 NAME = "table1"
@@ -208,31 +208,14 @@ def row_values(results: list[dict], dataset: str, label: str, metric: str) -> li
             if r["dataset"] == dataset and (r.get("extra", {}).get("row") or row_of(r)) == label]
 
 
-#: the verdict of a comparison whose sides have one seed (re-exported from :mod:`duvae.claims`)
-ONE_SEED = _claims_rule.ONE_SEED
-#: the verdict of a comparison with a side that has no results
-NO_RESULTS = _claims_rule.MISSING
-
-
-def _verdict(diff: float, spread: float, seeds: int = 2) -> str:
-    """``diff`` > 0 is the paper's direction; ``spread`` the larger seed-to-seed std of the two sides;
-    ``seeds`` the fewer seeds of the two (one seed has no spread, so it decides nothing).
-
-    The rule is :func:`duvae.claims.verdict`, the one source of every verdict in the notebooks:
-    "holds" beyond the spread, "within the spread" (with the sign) inside it, "does not hold" with
-    the opposite sign beyond it.
-    """
-    return _claims_rule.verdict(diff, spread, seeds)
-
-
 def claims(results: list[dict], dataset: str):
     """The paper's statements about Table 1 on ``dataset``, each checked on the mean over seeds.
 
     Columns: the claim, the paper's numbers, ours (means), the difference in the paper's direction
     (positive = as the paper says), the larger of the two sides' seed-to-seed standard deviations,
-    the seeds behind each side, and the verdict (:func:`_verdict`: "holds" only if the difference
+    the seeds behind each side, and the verdict (:func:`duvae.verdicts.verdict`: "holds" only if the difference
     exceeds that spread; a side with one seed has no spread, so its verdict is :data:`ONE_SEED`).
-    Rows without results read :data:`NO_RESULTS`.
+    Rows without results read :data:`duvae.verdicts.MISSING`.
     """
     import statistics
 
@@ -253,12 +236,12 @@ def claims(results: list[dict], dataset: str):
         row = {"claim": claim, "paper": f"{pb} vs {pw}"}
         if nb == 0 or nw == 0:
             out.append({**row, "ours": "no results", "difference": None, "seed spread": None,
-                        "seeds": f"{nb} vs {nw}", "verdict": NO_RESULTS})
+                        "seeds": f"{nb} vs {nw}", "verdict": MISSING})
             return
         diff = (w - b) if lower_is_better else (b - w)
         out.append({**row, "ours": f"{b:.2f} vs {w:.2f}", "difference": diff,
                     "seed spread": max(sb, sw) if min(nb, nw) > 1 else None, "seeds": f"{nb} vs {nw}",
-                    "verdict": _verdict(diff, max(sb, sw), min(nb, nw))})
+                    "verdict": verdict(diff, max(sb, sw), min(nb, nw))})
 
     classic = {label: stat(label, "nll")[0] for label in CLASSIC_ROWS}
     best_du = min((r for r in DU_ROWS if classic[r] is not None), key=classic.get, default=DU_ROWS[0])

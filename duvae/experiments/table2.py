@@ -132,7 +132,7 @@ def claims(results: list[dict], profile: str = "cpu"):
     DU-VAE beats every other classic VAE (AE included), DU-IAF beats every other model. The
     spread is the larger std over (seed, draw) pairs of the two sides.
     """
-    from duvae.experiments.table1 import ONE_SEED
+    from duvae.verdicts import ONE_SEED
 
     return _claims(lambda label, size: accuracies(results, label, size), SIZES[profile], CLASSIC_ROWS,
                    [label for label, _ in ROWS], DU_ROW, DU_IAF_ROW, ONE_SEED, "labels")
@@ -144,7 +144,7 @@ def _claims(values, sizes, classic, every, du, du_iaf, one_seed, unit):
 
     import pandas as pd
 
-    from duvae.experiments.table1 import _verdict
+    from duvae.verdicts import verdict
 
     out = []
     for size in sizes:
@@ -161,7 +161,7 @@ def _claims(values, sizes, classic, every, du, du_iaf, one_seed, unit):
                 diff = statistics.mean(a) - statistics.mean(b)
                 out.append({"claim": claim, "ours": f"{statistics.mean(a):.2f} vs {statistics.mean(b):.2f}",
                             "difference": diff, "spread": max(sa, sb),
-                            "verdict": _verdict(diff, max(sa, sb), min(len(a), len(b)))})
+                            "verdict": verdict(diff, max(sa, sb), min(len(a), len(b)))})
     return pd.DataFrame(out).set_index("claim")
 
 

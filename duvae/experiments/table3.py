@@ -119,7 +119,7 @@ def table(results: list[dict], features: str = "probe"):
 
 def claims(results: list[dict]):
     """DU-VAE beats every other classic VAE, DU-IAF every other model, at each k (notebook 06's rule)."""
-    from duvae.experiments.table1 import ONE_SEED
+    from duvae.verdicts import ONE_SEED
     from duvae.experiments.table2 import _claims
 
     return _claims(lambda label, k: accuracies(results, label, k), SHOTS, CLASSIC_ROWS, [label for label, _ in ROWS],

@@ -1,6 +1,6 @@
 """Where notebooks write what they produce.
 
-The main job (:mod:`duvae.run_notebooks`) sets ``DUVAE_OUTPUT_DIR`` to ``build/<profile>``; a
+The main job (:mod:`duvae.book.run`) sets ``DUVAE_OUTPUT_DIR`` to ``build/<profile>``; a
 notebook opened by hand in JupyterLab writes under ``build/interactive``. Figures go to
 ``<output>/figures/*.png``, tables to ``<output>/tables/*.csv`` (and a Markdown twin).
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from duvae.book.sources import REPO_ROOT
+
 
 
 def output_dir() -> Path:

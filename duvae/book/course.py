@@ -1,12 +1,8 @@
-r"""The course edition: measured run times for the notebooks' headers, and the student build.
+r"""The course edition: the student build of the course notebooks.
 
-**Run times.** Every course notebook (00-05) opens with its learning goals, its prerequisites and
-a cell that prints :func:`run_time_line`: the wall time :mod:`duvae.run_notebooks` measured for it
-at each profile. The numbers are read, never typed: from ``notebooks/timings.csv``, the committed
-copy that ``python -m duvae.run_notebooks --profile P --record-timings`` (or
-``python -m duvae.course record-timings build/P/timings.csv``) fills with the rows of one build,
-each with the date, the CPU, its core count, the load average and the commit it was measured on.
-When a local build has its own ``build/<profile>/timings.csv``, its time is added ("last run here").
+Every course notebook (00-05) opens with its learning goals, its prerequisites and its measured run
+time (:mod:`duvae.book.timings`), and closes with exercises whose reference answers and checks live
+in :mod:`duvae.book.exercises`.
 
 **The student build.** An exercise is a Markdown question, a code cell tagged ``solution`` (jupytext
 cell metadata, ``# %% tags=["solution"]``) that holds the reference answer written out as a short
@@ -19,8 +15,8 @@ by a stub made from the function's own header (``ast``): its signature and docst
 reference one.
 
 What a student sees when running a stubbed notebook: every check cell reports "not implemented
-yet" (a :class:`duvae.exercises.CheckResult`, no exception), so the whole notebook runs; a wrong
-answer raises :class:`duvae.exercises.ExerciseFailed` with the hint, which stops the run at that
+yet" (a :class:`duvae.book.exercises.CheckResult`, no exception), so the whole notebook runs; a wrong
+answer raises :class:`duvae.book.exercises.ExerciseFailed` with the hint, which stops the run at that
 cell, as a failing test would.
 
 ``answers`` injects code in place of the stubs (for CI, and for an instructor checking a hand-in):
@@ -31,8 +27,7 @@ with one deliberately wrong answer the execution fails and the error carries tha
 
 Usage::
 
-    python -m duvae.course student [--output build/student]   # what `make student` runs
-    python -m duvae.course record-timings build/smoke/timings.csv
+    python -m duvae.book.course student [--output build/student]   # what `make student` runs
 """
 
 from __future__ import annotations
@@ -40,126 +35,16 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import csv
-import datetime as _dt
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from duvae.run_notebooks import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
+from duvae.book.sources import REPO_ROOT, list_notebooks
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 GOALS_MARKER = "**Learning goals.**"  # the header cell of a course notebook starts so
-TIMINGS = NOTEBOOK_DIR / "timings.csv"
-TIMING_FIELDS = ["notebook", "profile", "seconds", "measured_on", "cpu", "cores", "load_1min", "commit", "how"]
-PROFILE_ORDER = ("smoke", "cpu", "paper")
 MARKDOWN_STUB = "**Your answer.** *(write it here)*"
-
-
-# --------------------------------------------------------------------------------------------------
-# measured run times
-# --------------------------------------------------------------------------------------------------
-
-
-def read_timings(path: Path = TIMINGS) -> list[dict[str, str]]:
-    """The committed timings, one dict per (notebook, profile); empty if the file does not exist."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def record_timings(build_csv: Path, timings: Path = TIMINGS, how: str | None = None, **where: str) -> Path:
-    """Merge the successful rows of one build's ``timings.csv`` into the committed ``timings``.
-
-    A row replaces the committed row of the same notebook and profile; the machine (CPU model,
-    cores, 1-minute load average now), the date and the commit are those of the current process,
-    so call it on the machine that just ran the build. ``where`` overrides them (``measured_on``,
-    ``cpu``, ``cores``, ``load_1min``, ``commit``) for times measured elsewhere or earlier.
-    """
-    from duvae.results import cpu_model, git_commit
-
-    with open(build_csv, newline="") as fh:
-        new = [r for r in csv.DictReader(fh) if r.get("ok", "True") == "True"]
-    if not new:
-        raise ValueError(f"{build_csv} has no successful notebook run to record")
-    machine = {
-        "measured_on": _dt.date.today().isoformat(),
-        "cpu": cpu_model(),
-        "cores": str(os.cpu_count() or ""),
-        "load_1min": f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "",
-        "commit": _short_commit(git_commit()),
-        "how": how or f"python -m duvae.run_notebooks --profile {new[0]['profile']}",
-    }
-    unknown = set(where) - set(machine)
-    if unknown:
-        raise ValueError(f"unknown timing fields {sorted(unknown)}; choose from {sorted(machine)}")
-    machine.update(where)
-    rows = {(r["notebook"], r["profile"]): r for r in read_timings(timings)}
-    for r in new:
-        rows[r["notebook"], r["profile"]] = {"notebook": r["notebook"], "profile": r["profile"],
-                                             "seconds": r["seconds"], **machine}
-    order = {p: i for i, p in enumerate(PROFILE_ORDER)}
-    with open(timings, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=TIMING_FIELDS)
-        writer.writeheader()
-        for key in sorted(rows, key=lambda k: (k[0], order.get(k[1], 99), k[1])):
-            writer.writerow({f: rows[key].get(f, "") for f in TIMING_FIELDS})
-    return Path(timings)
-
-
-def _short_commit(commit: str) -> str:
-    """``<40 hex digits>+dirty`` -> ``<12 hex digits>+dirty``."""
-    head, plus, suffix = commit.partition("+")
-    return head[:12] + plus + suffix
-
-
-def _short_cpu(cpu: str) -> str:
-    """``AMD EPYC 7B13 64-Core Processor`` -> ``AMD EPYC 7B13``."""
-    words = [w for w in cpu.replace("(R)", "").replace("(TM)", "").split() if not w.endswith("-Core")]
-    return " ".join(w for w in words if w not in ("Processor", "CPU")) or cpu
-
-
-def _last_local_run(stem: str, profile: str) -> str | None:
-    path = REPO_ROOT / "build" / profile / "timings.csv"
-    if not path.is_file():
-        return None
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("notebook") == stem and row.get("ok") == "True":
-                return row.get("seconds")
-    return None
-
-
-def run_time_line(stem: str, timings: Path = TIMINGS) -> str:
-    """One line for a notebook's header: its measured wall time per profile, where and when.
-
-    E.g. ``measured run time: smoke 7.4 s (2026-12-04, AMD EPYC, 2 cores, load 1.9), cpu 10.0 s
-    (...); not measured: paper``, read from ``timings`` (see the module docstring). The load is the
-    1-minute load average when the times were recorded: above the core count, the machine was shared.
-    """
-    rows = [r for r in read_timings(timings) if r["notebook"] == stem]
-    by_profile = {r["profile"]: r for r in rows}
-    parts, missing = [], []
-    for profile in PROFILE_ORDER:
-        r = by_profile.get(profile)
-        local = _last_local_run(stem, profile)
-        if r is None:
-            missing.append(profile + (f" (last run here: {local} s)" if local else ""))
-            continue
-        where = f"{r['measured_on']}, {_short_cpu(r['cpu'])}, {r['cores']} cores"
-        if r.get("load_1min"):
-            where += f", load {r['load_1min']}"
-        if local:
-            where += f"; last run here {local} s"
-        parts.append(f"{profile} {float(r['seconds']):.1f} s ({where})")
-    line = "measured run time: " + (", ".join(parts) if parts else "none recorded yet")
-    if missing:
-        line += "; not measured: " + ", ".join(missing)
-    shown = Path(timings).relative_to(REPO_ROOT) if Path(timings).is_relative_to(REPO_ROOT) else timings
-    return f"{line}  [{shown}]"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,7 +188,7 @@ def build_student(out_dir: Path | str = REPO_ROOT / "build" / "student",
 
 def exercises_markdown() -> str:
     """The exercises as a Markdown table, for the student build and the README."""
-    from duvae.exercises import exercise_table
+    from duvae.book.exercises import exercise_table
 
     rows = exercise_table()
     out = ["# Exercises", "",
@@ -325,16 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--answers", choices=["stubs", "reference"], default="stubs",
                     help="stubs (default, what students get) or the reference answers")
     st.add_argument("only", nargs="*", help="only notebooks whose name starts with one of these")
-    rt = sub.add_parser("record-timings", help="merge a build's timings.csv into notebooks/timings.csv")
-    rt.add_argument("build_csv", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "student":
-        paths = build_student(args.output, None if args.answers == "stubs" else "reference", args.only or None)
-        for p in paths:
-            print(f"  {p}")
-        print(f"{len(paths)} student notebooks and EXERCISES.md in {args.output}")
-    else:
-        print(f"recorded {args.build_csv} in {record_timings(args.build_csv)}")
+    paths = build_student(args.output, None if args.answers == "stubs" else "reference", args.only or None)
+    for p in paths:
+        print(f"  {p}")
+    print(f"{len(paths)} student notebooks and EXERCISES.md in {args.output}")
     return 0
 
 

@@ -21,9 +21,9 @@ made absolute first, against the directory the command was run in, before any ke
 
 Usage::
 
-    python -m duvae.run_notebooks --profile cpu            # every notebook
-    python -m duvae.run_notebooks --profile smoke 01 02    # only notebooks whose name starts so
-    python -m duvae.run_notebooks --profile cpu --record-timings   # and commit the times the course
+    python -m duvae.book.run --profile cpu            # every notebook
+    python -m duvae.book.run --profile smoke 01 02    # only notebooks whose name starts so
+    python -m duvae.book.run --profile cpu --record-timings   # and commit the times the course
                                                                    # notebooks print (notebooks/timings.csv)
 """
 
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from duvae.data.registry import absolute_env_paths
+from duvae.book.sources import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
+from duvae.book.timings import record_timings
 from duvae.profiles import PROFILES, check_profile
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
 #: ipykernel's own log (not the notebook's output) from errors up: otherwise every kernel warns
@@ -57,14 +57,6 @@ class NotebookRun:
     seconds: float
     ok: bool
     error: str = ""
-
-
-def list_notebooks(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
-    """The ``py:percent`` notebook sources, in order; ``only`` keeps names starting with a prefix."""
-    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.py"))
-    if only:
-        paths = [p for p in paths if any(p.stem.startswith(o) for o in only)]
-    return paths
 
 
 def run_notebook(
@@ -134,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     parser.add_argument("--record-timings", action="store_true",
-                        help="also merge the wall times into notebooks/timings.csv (duvae.course)")
+                        help="also merge the wall times into notebooks/timings.csv (duvae.book.timings)")
     args = parser.parse_args(argv)
     # before any kernel starts: relative paths mean the directory this command was run in
     relative = absolute_env_paths()
@@ -167,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         for r in runs:
             writer.writerow([r.name, args.profile, f"{r.seconds:.1f}", r.ok])
     if args.record_timings and any(r.ok for r in runs):
-        from duvae.course import record_timings
-
         print(f"recorded in {record_timings(output / 'timings.csv')}")
     total = sum(r.seconds for r in runs)
     failed = [r.name for r in runs if not r.ok]

@@ -40,7 +40,7 @@ The equations, in the notation of the paper (:math:`\sigma^2` for its :math:`\de
 What a check does, in order:
 
 1. It calls the student's function on every case (copies of the inputs, float64). A
-   ``NotImplementedError`` (the stub of the student edition, :mod:`duvae.course`) is not a failure:
+   ``NotImplementedError`` (the stub of the student edition, :mod:`duvae.book.course`) is not a failure:
    the check returns a :class:`CheckResult` that says "not implemented yet", so a student can run a
    whole notebook before answering anything.
 2. Any other exception, an input changed in place, a wrong shape or a value outside the tolerance
@@ -764,6 +764,6 @@ def check_aggregate(my_aggregate_density: Callable) -> CheckResult:
 def exercise_table() -> list[dict[str, str]]:
     """One row per exercise: notebook, equation, the function to write, the check, the reference."""
     return [{"notebook": ex.notebook, "exercise": ex.title, "student writes": f"{ex.function}{ex.signature}",
-             "check": f"duvae.exercises.check_{ex.key}",
+             "check": f"duvae.book.exercises.check_{ex.key}",
              "reference": ex.source,
              "hints for": str(len(ex.mistakes)) + " usual mistakes"} for ex in EXERCISES.values()]
