@@ -32,8 +32,8 @@
 # - **homotopies** (Bowman et al. 2016): the decodings along the segment
 #   $z(t) = (1 - t)\,\mu_\phi(x_a) + t\,\mu_\phi(x_b)$ between two held-out sentences, at 7 points;
 # - **how much the output depends on $z$**: the number of distinct greedy sentences over 100 draws
-#   $z \sim q_\phi(z|x)$ of one input, and over 100 draws $z \sim p(z)$. A decoder that ignores
-#   $z$ writes 1 distinct sentence.
+#   $z \sim q_\phi(z|x)$ of one input, and over 100 draws $z \sim p(z)$, over the whole output and
+#   over its first 5 words. A decoder that ignores $z$ writes 1 distinct sentence.
 #
 # Greedy decoding picks the most likely word at every step: a deterministic function of $z$, so
 # two equal outputs mean that the two codes led the decoder to the same words (sampling the words
@@ -141,6 +141,13 @@ if text_results:
 # per input, and their mean) and from the prior, beside the model's KL and active units from the
 # test set. This is the check He et al.'s users made by hand ("prior and posterior generate the same
 # sentences", #5): one distinct sentence for 100 prior draws means a decoder that ignores $z$.
+#
+# Two counts, because greedy decoding with these small models seldom reaches the end token: the
+# output runs on to the length cap, often in a loop (`_UNK _UNK ...`), and a code that carries a
+# trace of information (a KL of a few hundredths of a nat) can change where that loop starts without
+# changing what the sentence says. The count over the **first 5 words** asks the question that
+# matters: do different codes make the model *start* a different sentence? Read both columns; a
+# collapsed model can show tens of distinct whole outputs and a handful of distinct openings.
 
 # %%
 if text_results:

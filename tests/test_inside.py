@@ -173,6 +173,9 @@ def test_smoke_sweep_writes_small_results_and_grids(mirror, tmp_path, monkeypatc
             assert len(e["reconstructions"]) == inside.SIZES["smoke"]["n_inputs"]
             assert all(1 <= x["distinct"] <= e["draws"] for x in e["reconstructions"])
             assert 1 <= e["prior"]["distinct"] <= e["draws"]
+            # a prefix can only merge outputs: never more distinct first words than whole outputs
+            assert all(1 <= x["distinct_first"] <= x["distinct"] for x in e["reconstructions"])
+            assert 1 <= e["prior"]["distinct_first"] <= e["prior"]["distinct"]
             assert all(len(h["sentences"]) == inside.SIZES["smoke"]["homotopy_points"] for h in e["homotopies"])
             assert e["ppl"]["tokens"] == e["ppl"]["words"] + e["ppl"]["sentences"]
             assert e["ppl"]["ppl"] == pytest.approx(r["metrics"]["ppl"], rel=1e-6)

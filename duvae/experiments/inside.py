@@ -20,8 +20,11 @@ shows it without any checkpoint.
 - *how much the output depends on z*: the number of distinct greedy outputs over ``draws`` (100)
   draws :math:`z \sim q_\phi(z|x)` of one input, and over ``draws`` prior draws. A decoder that
   ignores :math:`z` (posterior collapse) writes one sentence however :math:`z` is drawn: 1 distinct
-  output. Every decoding of a run (reconstructions, draws, prior, homotopies) is one batch of
-  latent codes, decoded at once.
+  output. Both over the whole greedy output and over its first :data:`FIRST_WORDS` words: a small
+  model's greedy output rarely reaches ``</s>`` and loops to the length cap, and a code with a
+  trace of information (KL 0.05 nats) changes that loop's tail, not what the sentence says. Every
+  decoding of a run (reconstructions, draws, prior, homotopies) is one batch of latent codes,
+  decoded at once.
 
 On images (the PixelCNN): two PNG grids written beside the result JSON (their file names in
 ``extra["grids"]``): test images, a sample :math:`x \sim p_\theta(x \mid \mu_\phi(x))` and one from
@@ -86,6 +89,8 @@ SIZES = {
     "paper": {"n_inputs": 5, "n_prior": 5, "draws": 100, "homotopy_points": 7, "mi_repeats": 100,
               "iw_examples": 200, "grid_cols": 8},
 }
+#: the distinct-output counts are also taken over the first this many generated words
+FIRST_WORDS = 5
 #: held-out sentences are chosen in this shortest fraction of the test set (easier to read side by side)
 SHORTEST = 0.25
 #: numbers of importance samples at which the bound is reported (those <= K)
@@ -350,12 +355,14 @@ def _text(run, sizes: dict, gen: torch.Generator) -> dict:
         return [int(i) for i in row.tolist() if i not in (vocab.pad_id, vocab.bos_id)]
 
     counts = distinct_counts(post, n_in)
+    counts_first = distinct_counts(post[:, :FIRST_WORDS].contiguous(), n_in)  # the first FIRST_WORDS words only
     inputs = []
     for j in range(n_in):  # a handful of sentences, to store
         (top, top_count), = top_outputs(post[j * D:(j + 1) * D], 1)
         inputs.append({"index": int(pick[j]), "input": text(ids[pick[j]]), "input_ids": strip(ids[pick[j]]),
                        "output": text(recon[j]), "output_ids": strip(recon[j]),
-                       "distinct": int(counts[j]), "top": text(top), "top_count": top_count})
+                       "distinct": int(counts[j]), "distinct_first": int(counts_first[j]),
+                       "top": text(top), "top_count": top_count})
     homotopies = [{"from": int(pick[a]), "to": int(pick[b]),
                    "t": [round(float(t), 3) for t in torch.linspace(0, 1, P)],
                    "sentences": [text(r) for r in path[i * P:(i + 1) * P]]} for i, (a, b) in enumerate(pairs)]
@@ -367,6 +374,7 @@ def _text(run, sizes: dict, gen: torch.Generator) -> dict:
         "reconstructions": inputs,
         "prior": {"samples": [text(r) for r in prior[:sizes["n_prior"]]],
                   "distinct": int(distinct_counts(prior, 1)[0]),
+                  "distinct_first": int(distinct_counts(prior[:, :FIRST_WORDS].contiguous(), 1)[0]),
                   "top": [[text(r), c] for r, c in top_outputs(prior, 3)]},
         "homotopies": homotopies,
         "ppl": {"nll": nll, "sentences": n_sent, "words": n_words, "end_tokens": n_sent,
@@ -444,11 +452,12 @@ def reconstructions(results: list[dict], i: int):
     if not rows or i >= len(rows[0][1]["extra"]["reconstructions"]):
         return pd.DataFrame()
     first = rows[0][1]["extra"]["reconstructions"][i]
-    out = [{"": "input (test)", "sentence": first["input"], "distinct / 100 draws of q(z|x)": ""}]
+    draws = rows[0][1]["extra"]["draws"]
+    whole, start = f"distinct / {draws} draws of q(z|x)", f"first {FIRST_WORDS} words: distinct"
+    out = [{"": "input (test)", "sentence": first["input"], whole: "", start: ""}]
     for label, r in rows:
         rec = r["extra"]["reconstructions"][i]
-        out.append({"": label, "sentence": rec["output"],
-                    f"distinct / {r['extra']['draws']} draws of q(z|x)": rec["distinct"]})
+        out.append({"": label, "sentence": rec["output"], whole: rec["distinct"], start: rec.get("distinct_first", "")})
     return pd.DataFrame(out).set_index("")
 
 
@@ -482,32 +491,42 @@ def distinct_table(results: list[dict]):
     for label, r in ordered(results, "yahoo"):
         e = r["extra"]
         counts = [x["distinct"] for x in e["reconstructions"]]
+        first = [x.get("distinct_first") for x in e["reconstructions"]]
         (top, top_count), = e["prior"]["top"][:1]
         out.append({"model": label, "KL": r["metrics"]["kl"], "AU": int(r["metrics"]["au"]),
                     "distinct, q(z|x) (per input)": ", ".join(map(str, counts)),
                     "distinct, q(z|x) (mean)": sum(counts) / len(counts),
-                    "distinct, p(z)": e["prior"]["distinct"], "draws": e["draws"],
+                    f"first {FIRST_WORDS} words, q(z|x) (mean)":
+                        sum(first) / len(first) if None not in first else float("nan"),
+                    "distinct, p(z)": e["prior"]["distinct"],
+                    f"first {FIRST_WORDS} words, p(z)": e["prior"].get("distinct_first", float("nan")),
+                    "draws": e["draws"],
                     "most frequent prior output": f"{top} (x{top_count})"})
     return pd.DataFrame(out).set_index("model") if out else pd.DataFrame()
 
 
 def plot_distinct(results: list[dict]):
-    """Bars: distinct outputs per 100 draws of q(z|x) (mean over inputs, dots = each input) and of p(z)."""
+    """Bars: distinct outputs per 100 draws of q(z|x) (mean over inputs, dots = each input) and of p(z);
+    left over the whole greedy output, right over its first :data:`FIRST_WORDS` words."""
     import matplotlib.pyplot as plt
 
     rows = ordered(results, "yahoo")
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    for j, (label, r) in enumerate(rows):
-        counts = [x["distinct"] for x in r["extra"]["reconstructions"]]
-        ax.bar(j - 0.2, sum(counts) / len(counts), 0.4, color="tab:blue", label="z ~ q(z|x), one input" if j == 0 else None)
-        ax.scatter([j - 0.2] * len(counts), counts, color="k", s=10, zorder=3)
-        ax.bar(j + 0.2, r["extra"]["prior"]["distinct"], 0.4, color="tab:orange", label="z ~ p(z)" if j == 0 else None)
     draws = rows[0][1]["extra"]["draws"] if rows else 100
-    ax.set_xticks(range(len(rows)), [label for label, _ in rows])
-    ax.set_ylabel(f"distinct sentences / {draws} draws")
-    ax.set_ylim(0, draws * 1.05)
-    ax.set_title("How much the greedy output depends on z (Yahoo)")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
+    for ax, key, title in ((axes[0], "distinct", "whole output"),
+                           (axes[1], "distinct_first", f"first {FIRST_WORDS} words")):
+        for j, (label, r) in enumerate(rows):
+            counts = [x.get(key, 0) for x in r["extra"]["reconstructions"]]
+            ax.bar(j - 0.2, sum(counts) / len(counts), 0.4, color="tab:blue",
+                   label="z ~ q(z|x), one input" if j == 0 else None)
+            ax.scatter([j - 0.2] * len(counts), counts, color="k", s=10, zorder=3)
+            ax.bar(j + 0.2, r["extra"]["prior"].get(key, 0), 0.4, color="tab:orange",
+                   label="z ~ p(z)" if j == 0 else None)
+        ax.set_xticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
+        ax.set_title(f"distinct greedy outputs: {title}")
+        ax.set_ylim(0, draws * 1.05)
+    axes[0].set_ylabel(f"distinct / {draws} draws of z")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
