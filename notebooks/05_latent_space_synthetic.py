@@ -112,6 +112,26 @@ save_table(per_seed, "05_figure1_per_seed")
 per_seed
 
 # %% [markdown]
+# **Does the likelihood tell the models apart?** Figure 1 is about the shape of the latent space,
+# not about the fit. The decoder is an LSTM that predicts each token from the ones before it, so a
+# model can fit these 10-token sentences about as well without its code as with it, and a collapsed
+# VAE need not have a worse NLL. The cell compares the range of the models' mean NLLs with the
+# largest seed-to-seed standard deviation of a single model: when the range is the smaller of the
+# two, the seeds cannot rank the models by likelihood, and the figure has to be read from the latent
+# space alone.
+
+# %%
+nll_by_model = per_seed["NLL"].groupby(level="model")
+nll_means, nll_stds = nll_by_model.mean(), nll_by_model.std()
+print(f"mean test NLL per model: {nll_means.min():.3f} to {nll_means.max():.3f} "
+      f"(range {nll_means.max() - nll_means.min():.3f} nats)")
+if nll_stds.notna().any():
+    print(f"largest seed-to-seed std of one model: {nll_stds.max():.3f} nats "
+          f"({'larger' if nll_stds.max() > nll_means.max() - nll_means.min() else 'smaller'} than the range)")
+else:
+    print("one seed per model: no seed-to-seed spread to compare with")
+
+# %% [markdown]
 # ## The panels, one figure per seed
 #
 # The true density of panel (a) is the mixture itself (`mixture_log_density`). As a check of the grid,
@@ -157,6 +177,42 @@ geometry = pd.DataFrame([{"model": figure1.MODELS[r["model"]], "seed": r["seed"]
                          for r in results]).set_index(["model", "seed"])
 save_table(geometry, "05_category_centres")
 geometry
+
+# %% [markdown]
+# ## Why Agg-VAE can still collapse: the end of its aggressive phase
+#
+# Agg-VAE (He et al., 2019) fights collapse by training the encoder alone, with many inner steps per
+# batch, during an *aggressive phase* at the start of training; afterwards it trains like the plain
+# VAE. On text the phase ends as soon as the validation mutual information falls from one epoch to
+# the next (`_leave_aggressive_phase` in `duvae/trainer.py`), so the earliest exit is after the
+# second epoch. Its runs here use He et al.'s schedule: the KL weight starts at 0.1 and rises to 1
+# over 10 epochs (`duvae/zoo.py`). While the weight is small, spreading the posteriors apart costs
+# little, and the first epoch's MI is high; each later epoch raises the weight, which pulls every
+# posterior towards the prior, so the MI can fall whether or not the code is becoming useful. The
+# rule then reads that fall as the end of the phase, after the second epoch, before the decoder has
+# come to depend on the code, and whether a seed keeps its code is left to the ordinary training
+# that follows, as for the plain VAE.
+#
+# What to look for, per Agg-VAE run: how many epochs were aggressive (of how many trained), the
+# validation MI and the KL weight at the first and at the last aggressive epoch, and whether the
+# run collapsed in the end (test AU = 0). A phase of two epochs whose MI fell while the KL weight
+# rose, on collapsed and non-collapsed seeds alike, means the exit rule, not the inner loop, limits
+# what Agg-VAE's remedy can do here (our reading; it is not tested by changing the rule).
+
+# %%
+rows = []
+for r in sorted((r for r in results if r["model"] == "agg_vae"), key=lambda r: r["seed"]):
+    aggressive = [h for h in r["history"] if h.get("aggressive")]
+    if not aggressive:
+        continue
+    first, last = aggressive[0], aggressive[-1]
+    rows.append({"seed": r["seed"], "aggressive epochs": len(aggressive), "epochs": len(r["history"]),
+                 "MI, first epoch": first["mi"], "MI, last aggressive epoch": last["mi"],
+                 "KL weight, first epoch": first["kl_weight"], "KL weight, last aggressive epoch": last["kl_weight"],
+                 "test AU": r["metrics"]["au"], "collapsed (AU = 0)": int(r["metrics"]["au"]) == 0})
+agg_phase = pd.DataFrame(rows).set_index("seed") if rows else pd.DataFrame()
+save_table(agg_phase, "05_agg_vae_aggressive_phase")
+agg_phase
 
 # %% [markdown]
 # ## What BN allows in two dimensions
