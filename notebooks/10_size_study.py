@@ -29,7 +29,7 @@
 #
 # - *Yahoo.* The `cpu` documents have at most 60 words and the vocabulary is cut to 5,000 tokens
 #   (10 % of the tokens become `_UNK`). A topic code saves a little on every topical word, so it is
-#   worth more over a longer document with its rare words kept. The README's reading, so far not
+#   worth more over a longer document with its rare words kept. Notebook 06's reading, so far not
 #   tested: at `cpu` the LSTM models the text well without the code, so a posterior that carries
 #   information costs more in KL than it saves. **yahoo_long** changes only the data: every mirror
 #   document of at most 200 words (the paper's cap; 9,000 / 1,000 training / validation documents,
@@ -158,7 +158,7 @@ save_table(spent, "10_size_study_cost")
 spent
 
 # %% [markdown]
-# ## What the evidence says about the README's reading
+# ## What the evidence says about notebook 06's reading
 #
 # The paragraph below is built from the verdicts above, so it says what the committed runs say
 # (and that a question is open while its runs are missing). For each data set: the statement the

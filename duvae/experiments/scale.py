@@ -17,7 +17,7 @@ z)` that predicts :math:`x` well from :math:`x_{<i}` alone leaves little to buy 
 - **Yahoo.** At ``cpu`` the documents have at most 60 words (4,053 of the 9,000 mirror training
   documents) and the vocabulary is cut to the 5,000 most frequent tokens (10 % of the tokens become
   ``_UNK``). A topic code saves a little on every word that depends on the topic, so it is worth
-  more over a longer document, and more with the rare topical words kept. The README's reading of
+  more over a longer document, and more with the rare topical words kept. Notebook 06's reading of
   Table 1 at ``cpu`` (the collapsed VAE has the best NLL, DU-VAE does not) is that these cuts let
   the LSTM do without the code. **yahoo_long** changes only the data, to the paper's document cap:
   every mirror document of at most 200 words (all 9,000 / 1,000 training / validation documents,
@@ -304,7 +304,7 @@ CLAIMS: dict[str, tuple[tuple, ...]] = {
     )
     for ds in DATASETS
 }
-#: the statement each data set's question turns on (the README's reading; the issue's AU question)
+#: the statement each data set's question turns on (notebook 06's reading; the issue's AU question)
 KEY_CLAIM = {"yahoo": "DU-VAE has a lower NLL than the VAE", "omniglot": "the VAE leaves units inactive (AU < nz)"}
 
 
@@ -370,7 +370,7 @@ def reading(claims_table) -> str:
                               f"paper's direction{spread}; seeds {c['seeds']})")
 
     question = {
-        "yahoo": ("The README's reading of Yahoo at `cpu`: with documents of at most 60 words and a 5,000-word "
+        "yahoo": ("Notebook 06's reading of Yahoo at `cpu`: with documents of at most 60 words and a 5,000-word "
                   "vocabulary, the LSTM models the text well without the code, so the collapsed VAE's NLL beats "
                   "DU-VAE's. If that is so, the paper's ordering should come back at the paper's document length."),
         "omniglot": ("The reading of Omniglot at `cpu`: the 3-layer PixelCNN is too weak to do without the code, so "
