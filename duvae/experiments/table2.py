@@ -134,12 +134,17 @@ def claims(results: list[dict], profile: str = "cpu"):
     """
     from duvae.verdicts import ONE_SEED
 
-    return _claims(lambda label, size: accuracies(results, label, size), SIZES[profile], CLASSIC_ROWS,
+    return probe_claims(lambda label, size: accuracies(results, label, size), SIZES[profile], CLASSIC_ROWS,
                    [label for label, _ in ROWS], DU_ROW, DU_IAF_ROW, ONE_SEED, "labels")
 
 
-def _claims(values, sizes, classic, every, du, du_iaf, one_seed, unit):
-    """Shared by Tables 2 and 3: ``values(label, size) -> list of accuracies in %``."""
+def probe_claims(values, sizes, classic, every, du, du_iaf, one_seed, unit):
+    """The Classification paragraph's statements at each label count (Tables 2 and 3 share it).
+
+    ``values(label, size) -> list of accuracies in %`` (every seed and label draw); ``classic`` and
+    ``every`` the rows DU-VAE (``du``) and DU-IAF (``du_iaf``) must beat; each comparison judged by
+    :func:`duvae.verdicts.verdict` on the means, with the larger std of the two sides as the spread.
+    """
     import statistics
 
     import pandas as pd
@@ -169,11 +174,13 @@ def plot_curves(results: list[dict], profile: str = "cpu", paper_table=PAPER, pa
                 xlabel: str = "labelled training sentences", title: str = "Table 2 on short Yelp"):
     """Accuracy against the number of labels: ours (mean, band = ± std over seeds and draws) as lines,
     the paper's as open markers of the same colour; classic VAEs left, IAF models right."""
-    return _plot(lambda label, size: accuracies(results, label, size), [label for label, _ in ROWS], IAF_ROWS,
+    return plot_probe_curves(lambda label, size: accuracies(results, label, size), [label for label, _ in ROWS], IAF_ROWS,
                  SIZES[profile], paper_table, paper_x, xlabel, title, log_x=True)
 
 
-def _plot(values, rows, iaf_rows, sizes, paper_table, paper_x, xlabel, title, log_x):
+def plot_probe_curves(values, rows, iaf_rows, sizes, paper_table, paper_x, xlabel, title, log_x):
+    """Accuracy against the number of labels (Tables 2 and 3 share it): classic VAEs left, IAF models
+    right; ours as mean +- std over seeds and draws, the paper's as open markers."""
     import matplotlib.pyplot as plt
     import numpy as np
 

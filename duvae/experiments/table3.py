@@ -120,15 +120,15 @@ def table(results: list[dict], features: str = "probe"):
 def claims(results: list[dict]):
     """DU-VAE beats every other classic VAE, DU-IAF every other model, at each k (notebook 06's rule)."""
     from duvae.verdicts import ONE_SEED
-    from duvae.experiments.table2 import _claims
+    from duvae.experiments.table2 import probe_claims
 
-    return _claims(lambda label, k: accuracies(results, label, k), SHOTS, CLASSIC_ROWS, [label for label, _ in ROWS],
+    return probe_claims(lambda label, k: accuracies(results, label, k), SHOTS, CLASSIC_ROWS, [label for label, _ in ROWS],
                    DU_ROW, DU_IAF_ROW, ONE_SEED, "labels per character")
 
 
 def plot_curves(results: list[dict]):
     """Accuracy against labels per character, ours beside the paper's (see :func:`table2.plot_curves`)."""
-    from duvae.experiments.table2 import _plot
+    from duvae.experiments.table2 import plot_probe_curves
 
-    return _plot(lambda label, k: accuracies(results, label, k), [label for label, _ in ROWS], IAF_ROWS, SHOTS,
+    return plot_probe_curves(lambda label, k: accuracies(results, label, k), [label for label, _ in ROWS], IAF_ROWS, SHOTS,
                  PAPER, SHOTS, "labelled images per character", "Table 3 on Omniglot", log_x=False)
