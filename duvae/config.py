@@ -52,6 +52,10 @@ class ModelConfig:
     svi_momentum: float = 0.5
     agg_max_inner: int = 100  # Agg-VAE: encoder-only steps per batch at most
     agg_max_epochs: int | None = None  # Agg-VAE: aggressive epochs at most; None = He et al.'s exit rule only
+    # --- model selection ---
+    select_on: str = "elbo"  # validation loss that picks the tested weights and drives the lr rule:
+    #   elbo = rec + KL (the reference, notes 3.1) | rec = reconstruction only (the AE: beta = 0 leaves
+    #   its KL free to grow, so the ELBO would pick its first epoch)
 
     def validate(self) -> "ModelConfig":
         """Refuse invalid hyper-parameters before any work starts."""
@@ -84,6 +88,8 @@ class ModelConfig:
             raise ValueError(f"{self.name}: svi_steps must be >= 0 and agg_max_inner >= 1")
         if self.agg_max_epochs is not None and self.agg_max_epochs < 1:
             raise ValueError(f"{self.name}: agg_max_epochs must be None or >= 1, got {self.agg_max_epochs}")
+        if self.select_on not in ("elbo", "rec"):
+            raise ValueError(f"{self.name}: select_on must be elbo or rec, got {self.select_on!r}")
         return self
 
 
@@ -196,7 +202,9 @@ ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None,
                 # issue 29 (duvae.experiments.gap): one switch per factor of the Yahoo NLL gap
                 ("train", "vocab_source"): "file", ("train", "anneal_offset"): 1,
                 ("train", "decay_reload"): True, ("train", "test_weights"): "best",
-                ("net", "dec_word_dropout"): 0.0, ("net", "dec_predict_eos"): True}
+                ("net", "dec_word_dropout"): 0.0, ("net", "dec_predict_eos"): True,
+                # the AE's model selection (Tables 2-3)
+                ("model", "select_on"): "elbo"}
 
 
 def run_identity(d: dict) -> dict:

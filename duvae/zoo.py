@@ -56,7 +56,8 @@ _MODELS: dict[str, tuple[dict, dict]] = {
     "iaf_fb": ({"head": "iaf"}, {"free_bits": (0.15, 0.25, 0.15)}),
     "iaf_bn": ({"head": "iaf"}, {"gamma": (0.6, 0.7, 0.5)}),
     "du_iaf": ({"head": "iaf", "delta_rate": 1.0}, {"gamma": (0.7, 0.6, 0.5), "p_keep": (0.70, 0.70, 0.85)}),
-    "ae": ({}, {"beta": (0.0, 0.0, 0.0)}),
+    # AE: no KL term (beta = 0), so its weights are selected on the reconstruction (ModelConfig.select_on)
+    "ae": ({"select_on": "rec"}, {"beta": (0.0, 0.0, 0.0)}),
 }
 
 _COLUMN = {"yahoo": 0, "yelp": 1, "short_yelp": 1, "synthetic": 1, "omniglot": 2}

@@ -203,3 +203,35 @@ def test_history_csv_has_one_row_per_epoch(tmp_path):
     lines = (tmp_path / "history.csv").read_text().strip().splitlines()
     assert lines[0].split(",")[:4] == ["epoch", "step", "kl_weight", "lr"]
     assert len(lines) == 3
+
+
+def test_the_ae_is_selected_on_its_reconstruction_every_other_model_on_the_elbo():
+    from duvae.config import run_identity
+    from duvae.trainer import selection_loss
+
+    row = {"loss": 77.1, "rec": 50.9, "kl": 26.2}
+    ae, vae = smoke_config("ae", "synthetic"), smoke_config("vae", "synthetic")
+    assert ae.model.select_on == "rec" and selection_loss(row, ae) == 50.9
+    assert vae.model.select_on == "elbo" and selection_loss(row, vae) == 77.1
+    # the default stays out of the run identity: every run id but the AE's is unchanged
+    assert "select_on" not in run_identity(dataclasses.asdict(vae))["model"]
+    assert run_identity(dataclasses.asdict(ae))["model"]["select_on"] == "rec"
+    with pytest.raises(ValueError, match="select_on"):
+        dataclasses.replace(vae.model, select_on="loss").validate()
+
+
+@pytest.mark.parametrize("name, kept", [("ae", 3), ("vae", 0)])
+def test_the_kept_epoch_follows_the_selection_loss(name, kept, tmp_path, monkeypatch):
+    """Validation rows whose rec falls while the KL grows faster (what an AE does): the AE keeps the
+    epoch of its best reconstruction (3), a model selected on the ELBO its best ELBO (0)."""
+    rows = iter([{"rec": 50.0 - 2 * e, "kl": 10.0 + 5 * e} for e in range(4)])
+
+    def fake_evaluate(model, batches, **kw):
+        r = next(rows)
+        return {**r, "loss": r["rec"] + r["kl"], "mi": 0.0, "au": 0, "mpd": 0.0, "ce": 0.0}
+
+    monkeypatch.setattr(trainer_mod, "evaluate", fake_evaluate)
+    cfg = smoke_config(name, "synthetic", epochs=4, steps_per_epoch=1)
+    data = tiny_text_data()
+    fit(build_model(cfg, vocab_size=data.vocab_size), data, cfg, tmp_path, progress=False)
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == kept
