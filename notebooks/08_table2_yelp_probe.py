@@ -142,7 +142,10 @@ save_figure(fig, "08_table2_codes")
 # best validation loss. A run whose best epoch is its last, or nearly so, was still improving when
 # training stopped, and a longer schedule could change its code; a best epoch well before the end
 # says the schedule was long enough for that model (or that it overfits, as an AE may). Per run: the
-# epoch of the best validation loss (counted from 1) out of the epochs trained.
+# epoch of the best validation loss (counted from 1) out of the epochs trained. The validation loss
+# is the ELBO for every model but the AE, whose weights are selected on the reconstruction alone
+# (`ModelConfig.select_on`, `duvae.trainer.selection_loss`): trained with KL weight 0, nothing holds
+# the AE's KL, and selected on the ELBO our first AE kept its epoch 0 and probed at chance.
 
 # %%
 best = pd.DataFrame([{"row": r["extra"]["row"], "seed": r["seed"], "best epoch": r["metrics"].get("best_epoch", -1) + 1,
