@@ -13,7 +13,6 @@ from pathlib import Path
 from duvae.book.sources import REPO_ROOT
 
 
-
 def output_dir() -> Path:
     """``$DUVAE_OUTPUT_DIR``, else ``build/interactive`` at the repository root (created)."""
     env = os.environ.get("DUVAE_OUTPUT_DIR")

@@ -38,11 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from duvae.data.registry import absolute_env_paths
 from duvae.book.sources import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
 from duvae.book.timings import record_timings
+from duvae.data.registry import absolute_env_paths
 from duvae.profiles import PROFILES, check_profile
-
 
 
 #: ipykernel's own log (not the notebook's output) from errors up: otherwise every kernel warns

@@ -457,7 +457,7 @@ def reconstructions(results: list[dict], i: int):
     out = [{"": "input (test)", "sentence": first["input"], whole: "", start: ""}]
     for label, r in rows:
         rec = r["extra"]["reconstructions"][i]
-        out.append({"": label, "sentence": rec["output"], whole: rec["distinct"], start: rec.get("distinct_first", "")})
+        out.append({"": label, "sentence": rec["output"], whole: rec["distinct"], start: rec["distinct_first"]})
     return pd.DataFrame(out).set_index("")
 
 
@@ -491,15 +491,15 @@ def distinct_table(results: list[dict]):
     for label, r in ordered(results, "yahoo"):
         e = r["extra"]
         counts = [x["distinct"] for x in e["reconstructions"]]
-        first = [x.get("distinct_first") for x in e["reconstructions"]]
+        first = [x["distinct_first"] for x in e["reconstructions"]]
         (top, top_count), = e["prior"]["top"][:1]
         out.append({"model": label, "KL": r["metrics"]["kl"], "AU": int(r["metrics"]["au"]),
                     "distinct, q(z|x) (per input)": ", ".join(map(str, counts)),
                     "distinct, q(z|x) (mean)": sum(counts) / len(counts),
                     f"first {FIRST_WORDS} words, q(z|x) (mean)":
-                        sum(first) / len(first) if None not in first else float("nan"),
+                        sum(first) / len(first),
                     "distinct, p(z)": e["prior"]["distinct"],
-                    f"first {FIRST_WORDS} words, p(z)": e["prior"].get("distinct_first", float("nan")),
+                    f"first {FIRST_WORDS} words, p(z)": e["prior"]["distinct_first"],
                     "draws": e["draws"],
                     "most frequent prior output": f"{top} (x{top_count})"})
     return pd.DataFrame(out).set_index("model") if out else pd.DataFrame()
@@ -516,11 +516,11 @@ def plot_distinct(results: list[dict]):
     for ax, key, title in ((axes[0], "distinct", "whole output"),
                            (axes[1], "distinct_first", f"first {FIRST_WORDS} words")):
         for j, (label, r) in enumerate(rows):
-            counts = [x.get(key, 0) for x in r["extra"]["reconstructions"]]
+            counts = [x[key] for x in r["extra"]["reconstructions"]]
             ax.bar(j - 0.2, sum(counts) / len(counts), 0.4, color="tab:blue",
                    label="z ~ q(z|x), one input" if j == 0 else None)
             ax.scatter([j - 0.2] * len(counts), counts, color="k", s=10, zorder=3)
-            ax.bar(j + 0.2, r["extra"]["prior"].get(key, 0), 0.4, color="tab:orange",
+            ax.bar(j + 0.2, r["extra"]["prior"][key], 0.4, color="tab:orange",
                    label="z ~ p(z)" if j == 0 else None)
         ax.set_xticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
         ax.set_title(f"distinct greedy outputs: {title}")
