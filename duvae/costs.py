@@ -45,14 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from duvae.results import result_path
-
-
-def _seconds(record: dict) -> float:
-    """A run's cost: its trainer's wall time, or, for a run resumed after an interruption (whose wall
-    time counts only the resumed part), the sum of all its epochs plus its test, if larger."""
-    epochs_and_test = float(record.get("train_seconds", 0.0)) + float(record.get("metrics", {}).get("test_seconds", 0.0))
-    return max(float(record["wall_seconds"]), epochs_and_test)
+from duvae.results import result_path, run_seconds
 
 
 def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict]:
@@ -72,7 +65,7 @@ def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict
             rows.append({
                 "experiment": name, "dataset": cfg.dataset, "model": cfg.model.name, "run_id": run_id,
                 "standard": cfg.model.procedure == "standard",
-                "seconds": _seconds(record) if record else None,
+                "seconds": run_seconds(record) if record else None,
                 "cpu": record["machine"]["cpu"] if record else None,
             })
     return rows

@@ -92,6 +92,14 @@ def write_result(path: Path, record: dict) -> Path:
     return path
 
 
+def run_seconds(record: dict) -> float:
+    """A finished run's cost in seconds: its trainer's wall time, or, for a run resumed after an
+    interruption (whose ``wall_seconds`` counts only the resumed call), the sum of all its epochs
+    (``train_seconds``) plus its test, if larger."""
+    epochs_and_test = float(record.get("train_seconds", 0.0)) + float(record.get("metrics", {}).get("test_seconds", 0.0))
+    return max(float(record["wall_seconds"]), epochs_and_test)
+
+
 def make_record(run, experiment: str, wall_seconds: float, extra: dict | None = None) -> dict:
     """The result of a finished :class:`~duvae.trainer.TrainedRun` (see the module docstring)."""
     device = next(run.model.parameters()).device

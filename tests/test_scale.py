@@ -154,6 +154,10 @@ def test_table_cost_and_the_figure():
     cost = scale.cost(results).set_index(["data set", "size", "row"])
     assert cost.loc[("yahoo", "yahoo_long", "VAE"), "mean wall min"] == pytest.approx(10.0)
     assert cost.loc[("yahoo", "cpu", "VAE"), "copied"] == 3
+    # a resumed run: its wall time saw only the resumed call; its epochs (1,500 s) and test (60 s) count
+    results[0] = {**results[0], "wall_seconds": 30.0, "train_seconds": 1500.0, "metrics": {**results[0]["metrics"], "test_seconds": 60.0}}
+    resumed = scale.cost(results).set_index(["data set", "size", "row"])
+    assert resumed.loc[("yahoo", "cpu", "VAE"), "mean wall min"] == pytest.approx((1560 + 120 + 120) / 3 / 60)
     fig = scale.plot_metrics(results, "yahoo")
     assert len(fig.axes) == len(scale.METRICS)
     for ax in fig.axes:

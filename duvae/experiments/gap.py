@@ -53,6 +53,7 @@ from dataclasses import replace
 from duvae.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.profiles import check_profile
+from duvae.results import run_seconds
 
 NAME = "gap"
 DATASET = "yahoo"
@@ -183,7 +184,7 @@ def cost_estimate(results: list[dict], seeds: int = 3, jobs: int = 2) -> dict:
     """Hours a ``cpu`` sweep of this experiment would take, from committed wall times of fp32 Yahoo
     VAE runs (``results``: e.g. the precision experiment's): every run costs their mean, the baseline
     is copied, ``jobs`` workers share the rest."""
-    walls = [float(r["wall_seconds"]) for r in results if r.get("dataset") == DATASET
+    walls = [run_seconds(r) for r in results if r.get("dataset") == DATASET
              and r["config"]["model"]["name"] == "vae" and r["config"]["train"]["precision"] == "fp32"]
     if not walls:
         return {"runs": 0, "mean wall min": None, "hours": None}

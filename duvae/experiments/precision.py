@@ -24,6 +24,7 @@ from duvae.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.experiments.table1 import row_config, row_of
 from duvae.profiles import check_profile
+from duvae.results import run_seconds
 
 NAME = "precision"
 DATASET = "yahoo"
@@ -121,7 +122,7 @@ def cost(results: list[dict]):
                   and r["config"]["train"]["precision"] == p]
             if rs:
                 rows.append({"row": label, "precision": p, "runs": len(rs),
-                             "mean wall min": sum(r["wall_seconds"] for r in rs) / len(rs) / 60,
+                             "mean wall min": sum(run_seconds(r) for r in rs) / len(rs) / 60,
                              "CPUs": cpu_counts(rs)})
     return pd.DataFrame(rows)
 

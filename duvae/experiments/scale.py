@@ -55,6 +55,7 @@ from duvae.experiments import check_seeds
 from duvae.experiments.table1 import PAPER, cpu_counts, row_config, row_of
 from duvae.verdicts import ONE_SEED, verdict
 from duvae.profiles import check_profile
+from duvae.results import run_seconds
 
 NAME = "scale"
 DATASETS = ("yahoo", "omniglot")
@@ -465,6 +466,6 @@ def cost(results: list[dict]):
                 if rs:
                     rows.append({"data set": dataset, "size": size, "row": label, "runs": len(rs),
                                  "copied": sum(1 for r in rs if r.get("copied_from")),
-                                 "mean wall min": sum(r["wall_seconds"] for r in rs) / len(rs) / 60,
+                                 "mean wall min": sum(run_seconds(r) for r in rs) / len(rs) / 60,
                                  "CPUs": cpu_counts(rs)})
     return pd.DataFrame(rows)
