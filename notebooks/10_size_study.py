@@ -84,14 +84,18 @@ if profile == "paper":
 # ## The sizes
 #
 # Every field a larger size changes, with Table 1's value at this profile and the paper's. Nothing
-# else differs: same rows, seeds, networks (except the PixelCNN of the Omniglot sizes) and schedule.
+# else differs: same rows, seeds, networks (except the PixelCNN of the Omniglot sizes) and schedule,
+# except that a size may run fewer seeds at `cpu` than asked, for the budget reason it states (one
+# seed decides no verdict: such a size's statements stay "inconclusive" until more seeds run).
 # At `smoke` the same fields change to values that run in seconds.
 
 # %%
 sizes = scale.sizes_table(profile)
 save_table(sizes, "10_size_study_sizes")
 display(pd.DataFrame({"size": list(scale.SIZES), "what": [s.what for s in scale.SIZES.values()],
-                      "listed by the sweep": [s == "cpu" or s in scale.LARGER for s in scale.SIZES]}
+                      "listed by the sweep": [s == "cpu" or s in scale.LARGER for s in scale.SIZES],
+                      f"seeds per row at {profile}": [scale.seeds_at(s, profile, n_seeds) for s in scale.SIZES],
+                      "why fewer": [s.why_seeds if profile == "cpu" else "" for s in scale.SIZES.values()]}
                      ).set_index("size"))
 sizes
 

@@ -26,7 +26,7 @@ def test_the_cpu_size_is_table1s_runs_and_the_larger_sizes_are_new():
     assert set(by_size) == {"cpu", *scale.LARGER}
     assert len(by_size["cpu"]) == 18 and {c.run_id() for c in by_size["cpu"]} <= t1
     assert all(c.run_id() not in t1 for size in scale.LARGER for c in by_size[size])
-    assert len({c.run_id() for c in runs}) == len(runs) == 36
+    assert len({c.run_id() for c in runs}) == len(runs) == 18 + 3 + 9  # yahoo_long: one seed at cpu (its cap)
     for c in by_size["cpu"]:  # what the sweep stores with a copied Table 1 result
         assert scale.extra_from_config(c) == {"row": table1.row_of({"config": c.to_dict(), "dataset": c.dataset}),
                                               "size": "cpu"}
@@ -76,6 +76,17 @@ def test_smoke_paper_and_the_size_argument():
     assert {(c.dataset, scale.size_of(c)) for c in only} == {("yahoo", "cpu"), ("omniglot", "cpu"),
                                                             ("omniglot", "omniglot_paper")}
     assert scale.sizes_table("cpu").loc[("yahoo_long", "max_vocab"), "this size"] == "all 20,000"
+
+
+def test_a_size_caps_its_seeds_at_cpu_only():
+    cpu = scale.runs("cpu", 3)
+    per_size = {}
+    for c in cpu:
+        per_size.setdefault((c.dataset, scale.size_of(c)), set()).add(c.train.seed)
+    assert len(per_size[("yahoo", "yahoo_long")]) == scale.SIZES["yahoo_long"].cpu_seeds == 1
+    assert len(per_size[("yahoo", "cpu")]) == len(per_size[("omniglot", "omniglot_deep")]) == 3
+    assert scale.seeds_at("yahoo_long", "smoke", 3) == 3 and scale.seeds_at("yahoo_long", "cpu", 2) == 1
+    assert scale.SIZES["yahoo_long"].why_seeds  # a cap states its reason
 
 
 def _record(dataset: str, size: str, label: str, seed: int, **metrics) -> dict:

@@ -36,7 +36,9 @@ Omniglot) and the paper's best DU-VAE, (0.6, 0.8) on Yahoo and (0.5, 0.9) on Omn
 (:func:`duvae.experiments.table1.row_config`). At the ``cpu`` size they *are* Table 1's runs (same
 config, same run id), so the sweep copies Table 1's committed results (:func:`duvae.sweep.copy_shared`)
 instead of training them. A larger size is the same config with the fields of :data:`SIZES`
-replaced, hence new run ids. At ``smoke`` the same fields change to values that run in seconds; at
+replaced, hence new run ids. A size may cap its seeds at ``cpu`` (``Size.cpu_seeds``, with the
+pilot's reason): ``yahoo_long`` runs one seed per row, since one run costs about as much as the
+whole ``cpu`` Table 1 row. At ``smoke`` the same fields change to values that run in seconds; at
 ``paper`` there is nothing larger, and only the standard rows are listed.
 
 **Verdicts** (:func:`claims`): the paper's statements about these rows, checked at each size with
@@ -83,6 +85,9 @@ class Size:
     what: str
     cpu: dict = field(default_factory=dict)
     smoke: dict = field(default_factory=dict)
+    #: at most this many seeds per row at ``cpu`` (None: as many as asked), and why
+    cpu_seeds: int | None = None
+    why_seeds: str = ""
 
 
 SIZES: dict[str, Size] = {
@@ -92,6 +97,9 @@ SIZES: dict[str, Size] = {
         "documents of <= 200 words (9,000 / 1,000 / first 500), the full 20,000-word vocabulary",
         cpu={"max_len": 200, "max_vocab": None, "max_valid": 1000},
         smoke={"max_len": 40, "max_vocab": None, "max_valid": 64},
+        cpu_seeds=1,
+        why_seeds="the pilot: 270-415 s per epoch at 1 thread (15 epochs) plus the test IW-NLL, about "
+                  "1.5 h a run, so one seed per row already fills the study's 3-hour budget for Yahoo",
     ),
     "omniglot_deep": Size(
         "omniglot",
@@ -148,7 +156,7 @@ def sizes_of(dataset: str, sizes=None) -> tuple[str, ...]:
 
 def runs(profile: str, seeds: int, sizes=None) -> list[RunConfig]:
     """Per data set and size (``cpu`` and ``sizes``, default :data:`LARGER`): each row x seed
-    (``REFERENCE_SEED + s``). The ``cpu`` size's runs are Table 1's."""
+    (``REFERENCE_SEED + s``, :func:`seeds_at` seeds). The ``cpu`` size's runs are Table 1's."""
     check_profile(profile)
     check_seeds(seeds)
     out = []
@@ -157,9 +165,16 @@ def runs(profile: str, seeds: int, sizes=None) -> list[RunConfig]:
             if overrides(size, profile) is None:
                 continue
             for label in ROWS[dataset]:
-                for s in range(seeds):
+                for s in range(seeds_at(size, profile, seeds)):
                     out.append(sized(row_config(label, dataset, profile, REFERENCE_SEED + s), size))
     return out
+
+
+def seeds_at(size: str, profile: str, seeds: int) -> int:
+    """The seeds per row a size runs: ``seeds``, capped at ``cpu`` by the size's ``cpu_seeds``
+    (a budget decision, stated in :data:`SIZES` with its reason)."""
+    cap = SIZES[size].cpu_seeds if profile == "cpu" else None
+    return seeds if cap is None else min(seeds, cap)
 
 
 def size_of(cfg: RunConfig) -> str | None:
