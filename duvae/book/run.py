@@ -44,10 +44,12 @@ from duvae.data.registry import absolute_env_paths
 from duvae.profiles import PROFILES, check_profile
 
 
-#: ipykernel's own log (not the notebook's output) from errors up: otherwise every kernel warns
-#: "Kernel is running over TCP without encryption" on the main job's terminal, once per notebook.
-#: The kernel listens on the loopback interface only, as nbclient starts it.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: ipykernel's own log (not the notebook's output; a failing cell reaches papermill either way) at
+#: CRITICAL only: otherwise every kernel warns "Kernel is running over TCP without encryption" on
+#: the main job's terminal, once per notebook (the kernel listens on the loopback interface only,
+#: as nbclient starts it), and, on a loaded machine, now and then logs the ERROR "KeyboardInterrupt
+#: caught in kernel." because jupyter_client interrupts every kernel before shutting it down.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 @dataclass
