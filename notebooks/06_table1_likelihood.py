@@ -181,7 +181,7 @@ information
 # %%
 from duvae.experiments import current_results, scale
 
-sized = scale.with_table1(current_results(profile, "scale"), current_results(profile, "table1"), profile, 3)
+sized = scale.with_table1(current_results(profile, "scale"), results, profile, n_seeds)  # results: Table 1's, read above
 display(Markdown(scale.reading(scale.claims(sized)) if profile != "paper" else
                  "At the paper profile there is no larger size to test the readings at."))
 

@@ -95,7 +95,8 @@ save_table(sizes, "10_size_study_sizes")
 display(pd.DataFrame({"size": list(scale.SIZES), "what": [s.what for s in scale.SIZES.values()],
                       "listed by the sweep": [s == "cpu" or s in scale.LARGER for s in scale.SIZES],
                       f"seeds per row at {profile}": [scale.seeds_at(s, profile, n_seeds) for s in scale.SIZES],
-                      "why fewer": [s.why_seeds if profile == "cpu" else "" for s in scale.SIZES.values()]}
+                      "why fewer": [s.why_seeds if scale.seeds_at(name, profile, n_seeds) < n_seeds else ""
+                                    for name, s in scale.SIZES.items()]}
                      ).set_index("size"))
 sizes
 

@@ -98,8 +98,8 @@ SIZES: dict[str, Size] = {
         cpu={"max_len": 200, "max_vocab": None, "max_valid": 1000},
         smoke={"max_len": 40, "max_vocab": None, "max_valid": 64},
         cpu_seeds=1,
-        why_seeds="the pilot: 270-415 s per epoch at 1 thread (15 epochs) plus the test IW-NLL, about "
-                  "1.5 h a run, so one seed per row already fills the study's 3-hour budget for Yahoo",
+        why_seeds="measured: 74-91 min a run (15 epochs of 255-415 s at 1 thread, plus a 9-min test "
+                  "IW-NLL), 4.1 h for one seed per row, already past the study's 3-hour budget for Yahoo",
     ),
     "omniglot_deep": Size(
         "omniglot",
