@@ -6,7 +6,7 @@
     python -m duvae.sweep figure1 --profile paper --seeds 3 --executor slurm --partition gpu \\
         --time 600 --gpus-per-node 1 --cpus-per-task 8
     python -m duvae.sweep figure1 --profile smoke --executor inline      # in this process (debugging)
-    python -m duvae.sweep figure1 --profile cpu --seeds 3 --list         # what would run
+    python -m duvae.sweep figure1 --profile cpu --seeds 3 --list         # what is done, what would be copied, what would run
     python -m duvae.sweep table1 --models sa_vae agg_vae --datasets omniglot   # a part of it
 
 What it does:
@@ -139,9 +139,7 @@ def copy_shared(cfg: RunConfig, experiment: str, results_dir=None) -> Outcome | 
     from duvae.results import write_result
 
     module = experiments.get(experiment)
-    if hasattr(module, "extra_metrics"):  # its extras are measured on the model: train or load it
-        return None
-    record = shared_result(cfg, experiment, results_dir)
+    record = copy_source(cfg, experiment, results_dir)
     if record is None:
         return None
     other = record["experiment"]
@@ -150,6 +148,26 @@ def copy_shared(cfg: RunConfig, experiment: str, results_dir=None) -> Outcome | 
     write_result(_result_path(results_dir, cfg, experiment), copy)
     return Outcome(copy["run_id"], cfg.model.name, cfg.train.seed, True, copy["wall_seconds"],
                    copy["metrics"].get("nll"), details={"copied_from": copy["copied_from"]})
+
+
+def copy_source(cfg: RunConfig, experiment: str, results_dir=None) -> dict | None:
+    """The result :func:`copy_shared` would copy for run ``cfg`` of ``experiment``, or None where the
+    run must be trained (nobody committed it, or the experiment's extras are measured on the model)."""
+    from duvae import experiments
+
+    if hasattr(experiments.get(experiment), "extra_metrics"):  # measured on the model: train or load it
+        return None
+    return shared_result(cfg, experiment, results_dir)
+
+
+def _list_state(cfg: RunConfig, done: list[RunConfig], args) -> str:
+    """What ``--list`` says of a run: done, to copy (from another experiment) or to run."""
+    if cfg in done:
+        return "done"
+    record = copy_source(cfg, args.experiment, args.results_dir)
+    if record is not None:
+        return f"to copy from {record['experiment']}/{record['run_id']}.json (not trained again)"
+    return "to run"
 
 
 def _extra_metrics(module, run, folder: Path) -> dict:
@@ -321,12 +339,13 @@ def sweep(args) -> list[Outcome]:
     for run_id in args.restart or []:
         restart(run_id, configs, args.experiment, args.results_dir, args.runs_dir)
     todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models, args.datasets)
-    print(f"{args.experiment} [{args.profile}]: {len(todo) + len(done)} runs, {len(done)} already finished, "
-          f"{len(todo)} to run with the {args.executor} executor", flush=True)
+    n_copy = sum(copy_source(c, args.experiment, args.results_dir) is not None for c in todo)
+    copies = f", {n_copy} to copy from other experiments" if n_copy else ""
+    print(f"{args.experiment} [{args.profile}]: {len(todo) + len(done)} runs, {len(done)} already finished"
+          f"{copies}, {len(todo) - n_copy} to run with the {args.executor} executor", flush=True)
     if args.list:
         for c in todo + done:
-            state = "done" if c in done else "to run"
-            print(f"  {c.run_id()}  {c.model.name:<9} seed {c.train.seed}  {state}")
+            print(f"  {c.run_id()}  {c.model.name:<9} seed {c.train.seed}  {_list_state(c, done, args)}")
         return []
     if not todo:
         return []

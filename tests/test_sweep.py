@@ -321,6 +321,11 @@ def test_a_run_committed_by_another_experiment_is_copied_not_retrained(tmp_path,
     argv = ["figure2", "--profile", "smoke", "--seeds", "1", "--executor", "inline", "--results-dir", str(results),
             "--runs-dir", str(runs), "--models", "du_vae", "--datasets", "omniglot"]
     monkeypatch.setattr(sweep, "plan", lambda *a, **k: ([cfg], []))  # this one cell only
+    assert sweep.main(argv + ["--list"]) == 0  # --list says so before anything runs
+    out = capsys.readouterr().out
+    assert "1 to copy from other experiments, 0 to run" in out
+    assert f"to copy from table1/{cfg.run_id()}.json (not trained again)" in out
+    assert not (results / "smoke" / "figure2").exists()  # listing writes nothing
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out
     assert "not re-trained: result of table1/" in out and "finished 0 run(s) (0.0 min" in out and "1 copied" in out
