@@ -131,15 +131,16 @@ def shared_result(cfg: RunConfig, experiment: str, results_dir=None) -> dict | N
     return None
 
 
-def copy_shared(cfg: RunConfig, experiment: str, results_dir=None) -> Outcome | None:
+def copy_shared(cfg: RunConfig, experiment: str, results_dir=None, record: dict | None = None) -> Outcome | None:
     """If another experiment has committed run ``cfg`` (:func:`shared_result`) and ``experiment``'s
     extras follow from the config alone, write that result under ``experiment`` (with its extras,
-    the original wall time and machine, and ``copied_from``); None where the run must be trained."""
+    the original wall time and machine, and ``copied_from``); None where the run must be trained.
+    ``record``: that result, where the caller has already looked it up (:func:`copy_source`)."""
     from duvae import experiments
     from duvae.results import write_result
 
     module = experiments.get(experiment)
-    record = copy_source(cfg, experiment, results_dir)
+    record = record or copy_source(cfg, experiment, results_dir)
     if record is None:
         return None
     other = record["experiment"]
@@ -160,11 +161,10 @@ def copy_source(cfg: RunConfig, experiment: str, results_dir=None) -> dict | Non
     return shared_result(cfg, experiment, results_dir)
 
 
-def _list_state(cfg: RunConfig, done: list[RunConfig], args) -> str:
-    """What ``--list`` says of a run: done, to copy (from another experiment) or to run."""
+def _list_state(cfg: RunConfig, done: list[RunConfig], record: dict | None) -> str:
+    """What ``--list`` says of a run: done, to copy (``record``, from another experiment) or to run."""
     if cfg in done:
         return "done"
-    record = copy_source(cfg, args.experiment, args.results_dir)
     if record is not None:
         return f"to copy from {record['experiment']}/{record['run_id']}.json (not trained again)"
     return "to run"
@@ -339,13 +339,14 @@ def sweep(args) -> list[Outcome]:
     for run_id in args.restart or []:
         restart(run_id, configs, args.experiment, args.results_dir, args.runs_dir)
     todo, done = plan(args.experiment, args.profile, args.seeds, args.results_dir, args.models, args.datasets)
-    n_copy = sum(copy_source(c, args.experiment, args.results_dir) is not None for c in todo)
+    sources = {c.run_id(): copy_source(c, args.experiment, args.results_dir) for c in todo}  # read once
+    n_copy = sum(r is not None for r in sources.values())
     copies = f", {n_copy} to copy from other experiments" if n_copy else ""
     print(f"{args.experiment} [{args.profile}]: {len(todo) + len(done)} runs, {len(done)} already finished"
           f"{copies}, {len(todo) - n_copy} to run with the {args.executor} executor", flush=True)
     if args.list:
         for c in todo + done:
-            print(f"  {c.run_id()}  {c.model.name:<9} seed {c.train.seed}  {_list_state(c, done, args)}")
+            print(f"  {c.run_id()}  {c.model.name:<9} seed {c.train.seed}  {_list_state(c, done, sources.get(c.run_id()))}")
         return []
     if not todo:
         return []
@@ -364,7 +365,8 @@ def sweep(args) -> list[Outcome]:
         outcomes.append(o)
 
     # runs another experiment already committed are copied here, at once, not sent to a worker
-    copied = {c.run_id(): copy_shared(c, args.experiment, args.results_dir) for c in todo}
+    copied = {c.run_id(): sources[c.run_id()] and copy_shared(c, args.experiment, args.results_dir, sources[c.run_id()])
+              for c in todo}
     for o in copied.values():
         if o is not None:
             report(o)
