@@ -95,15 +95,22 @@ def factor_config(label: str, profile: str, seed: int) -> RunConfig:
     return cfg.with_(**{section: replace(getattr(cfg, section), **changes)}).validate()
 
 
+#: the baseline runs this many times the factors' seeds: six at ``--seeds 3``, enough for a Welch t
+#: test of our baseline against the independent implementation's three seeds
+BASELINE_SEED_FACTOR = 2
+
+
 def runs(profile: str, seeds: int) -> list[RunConfig]:
-    """The baseline and every factor, seeds ``REFERENCE_SEED + s`` (the baseline's results are the
-    precision experiment's, copied by the sweep). A factor that is the profile's baseline already
-    (the ``smoke`` profile trains every batch, so factor (f) is its baseline) is left out."""
+    """The baseline (``BASELINE_SEED_FACTOR * seeds`` seeds) and every factor (``seeds`` seeds), seeds
+    ``REFERENCE_SEED + s``; the baseline's first three results are the precision experiment's,
+    copied by the sweep. A factor that is the profile's baseline already (the ``smoke`` profile
+    trains every batch, so factor (f) is its baseline) is left out."""
     check_profile(profile)
     check_seeds(seeds)
     out, seen = [], set()
     for label in LABELS:
-        for s in range(seeds):
+        n = BASELINE_SEED_FACTOR * seeds if label == BASELINE else seeds
+        for s in range(n):
             cfg = factor_config(label, profile, REFERENCE_SEED + s)
             if cfg.run_id() not in seen:
                 seen.add(cfg.run_id())
@@ -252,5 +259,5 @@ def nll_by_target(model, batches, eos_id: int = 2, unk_id: int = 3) -> dict:
     return out
 
 
-__all__ = ["BASELINE", "FACTORS", "INDEPENDENT_FP32", "LABELS", "NAME", "baseline_config", "cost_estimate",
+__all__ = ["BASELINE", "BASELINE_SEED_FACTOR", "FACTORS", "INDEPENDENT_FP32", "LABELS", "NAME", "baseline_config", "cost_estimate",
            "extra_from_config", "factor_config", "factor_of", "nll_by_target", "runs", "table", "unk_share"]
