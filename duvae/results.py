@@ -125,8 +125,50 @@ def make_record(run, experiment: str, wall_seconds: float, extra: dict | None = 
     }
 
 
+class DamagedResult(ValueError):
+    """A result file that is not a readable result: its message names the file and how to restore it."""
+
+
+#: the keys every result has (:func:`make_record`); a file without them is damaged
+REQUIRED_KEYS = ("run_id", "model", "dataset", "profile", "seed", "metrics", "config")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (what ``git checkout`` takes)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def read_result(path: str | os.PathLike) -> dict:
+    """One result file, read; a truncated, corrupt or foreign file raises :class:`DamagedResult`
+    naming the file, what is wrong, and the two ways out (restore the committed copy, or delete it so
+    that the sweep trains the run again)."""
+    path = Path(path)
+    shown = _shown(path)
+    fix = (f"Restore the committed copy with `git checkout -- {shown}`, or delete the file and run the "
+           f"experiment's sweep again (`python -m duvae.sweep {path.parent.name} --profile {path.parent.parent.name}`) "
+           "to train that run anew.")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DamagedResult(f"{shown} is damaged: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). "
+                            f"{fix}") from None
+    except UnicodeDecodeError as e:
+        raise DamagedResult(f"{shown} is damaged: not UTF-8 text (byte {e.start}). {fix}") from None
+    if not isinstance(record, dict):
+        raise DamagedResult(f"{shown} is damaged: a JSON {type(record).__name__}, not a result object. {fix}")
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise DamagedResult(f"{shown} is damaged: it lacks {', '.join(missing)}. {fix}")
+    return record
+
+
 def load_results(profile: str, experiment: str, results_dir: str | os.PathLike | None = None) -> list[dict]:
-    """Every committed result of ``experiment`` under ``profile`` (sorted by model, then seed)."""
+    """Every committed result of ``experiment`` under ``profile`` (sorted by model, then seed); a damaged
+    file raises :class:`DamagedResult` naming it (:func:`read_result`)."""
     folder = Path(results_dir or default_results_dir()) / profile / experiment
-    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    records = [read_result(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     return sorted(records, key=lambda r: (r["model"], r["seed"]))

@@ -115,17 +115,15 @@ def shared_result(cfg: RunConfig, experiment: str, results_dir=None) -> dict | N
     the config, so this guards against a stale or hand-edited file, not a collision); fields added to
     the config after the result was made count at their defaults (:func:`duvae.config.run_identity`).
     """
-    import json
-
     from duvae.config import run_identity
-    from duvae.results import RESULTS_VERSION, default_results_dir, jsonable
+    from duvae.results import RESULTS_VERSION, default_results_dir, jsonable, read_result
 
     want = jsonable(run_identity(cfg.to_dict()))
     root = Path(results_dir or default_results_dir()) / cfg.profile
     for path in sorted(root.glob(f"*/{cfg.run_id()}.json")):
         if path.parent.name == experiment:
             continue
-        record = json.loads(path.read_text())
+        record = read_result(path)
         if record.get("version") == RESULTS_VERSION and run_identity(record.get("config", {})) == want:
             return record
     return None
@@ -276,14 +274,14 @@ def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
 
 def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) -> None:
     """Report each run as its result file (or its error.txt) appears, until all jobs are done."""
-    import json
+    from duvae.results import read_result
 
     while pending:
         for run_id, cfg in list(pending.items()):
             path = _result_path(args.results_dir, cfg, args.experiment)
             error = runs_root / run_id / "error.txt"
             if path.is_file():
-                rec = json.loads(path.read_text())
+                rec = read_result(path)
                 report(Outcome(run_id, cfg.model.name, cfg.train.seed, True, rec.get("wall_seconds", 0.0),
                                rec["metrics"].get("nll")))
                 del pending[run_id]
