@@ -1,4 +1,4 @@
-r"""Throughput of :func:`duvae.metrics.iw_nll` (notes 4.1: K = 500 importance samples per example).
+r"""Throughput of :func:`duvae.metrics.iw_nll` (docs/implementation.md §4.1: K = 500 importance samples per example).
 
 Three decoders, each behind a diagonal-Gaussian posterior:
 

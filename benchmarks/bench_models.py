@@ -1,4 +1,4 @@
-r"""Per-model cost on this machine: one training step, and IW-NLL throughput (notes 4.1).
+r"""Per-model cost on this machine: one training step, and IW-NLL throughput (docs/implementation.md §4.1).
 
 For every model of the zoo (:data:`duvae.zoo.MODEL_NAMES`) and both kinds of data (the synthetic
 text set's LSTMs, Omniglot's ResNet + PixelCNN), on random inputs of the right shape:

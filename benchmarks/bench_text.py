@@ -1,6 +1,6 @@
 r"""Text hot paths, before and after the fused likelihood, in fp32 and bf16 (one run, one machine).
 
-Workload (the speed issue's): Yahoo, the first 2,000 lines of the mirrored ``yahoo.valid.txt`` for
+Workload (the speed study's): Yahoo, the first 2,000 lines of the mirrored ``yahoo.valid.txt`` for
 training and the first ``--docs`` lines of ``yahoo.test.txt`` for the IW-NLL, a vocabulary built
 from the 2,000 training documents, DU-VAE (gamma 0.5, p 0.8), LSTM embedding 128, hidden 256/256,
 nz 32, batch 32. ``--paper`` switches to the paper's sizes: embedding 512, hidden 1024, a 20k

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 27's device check: the `paper` profile on one GPU, correct, measured, and its cost known.
+# The GPU device check: the `paper` profile on one GPU, correct, measured, and its cost known.
 #
 # Through the device tool (an H200 machine: Python 3.12, torch + CUDA, pandas, pytest and the rest
 # already there; nothing can be fetched there):

@@ -1,4 +1,4 @@
-r"""Figure 1 of the paper: the latent space of the 2-D synthetic data set (notes 7.1).
+r"""Figure 1 of the paper: the latent space of the 2-D synthetic data set (docs/implementation.md §7.1).
 
 Top row: the aggregated posterior :math:`q(z) = \frac1N \sum_n \mathcal{N}(z; \mu_n, \mathrm{diag}\,\sigma^2_n)`
 (paper section 4.3) on a regular grid over :math:`[-3, 3]^2`, one colour scale for every panel;

@@ -3,7 +3,7 @@ r"""MAE's two mini-batch regularisers (Ma et al. 2018), with the standard normal
 MAE ("mutual posterior-divergence regularisation") rewards posteriors of *different* examples
 for being far apart, measured by the KL divergence between them, and asks for those distances
 to be spread evenly. The DU-VAE paper runs it with the prior :math:`\mathcal{N}(0, I)` instead
-of MAE's autoregressive-flow prior (paper section 5; IMPLEMENTATION_NOTES section 5, MAE row).
+of MAE's autoregressive-flow prior (the paper, Section 4.1, "Baselines"; docs/implementation.md §5.8).
 
 For a mini-batch of diagonal Gaussian posteriors :math:`q_i = \mathcal{N}(\mu_i, \mathrm{diag}\,\sigma^2_i)`,
 :math:`i = 1..B`, per dimension :math:`d`:
@@ -31,7 +31,7 @@ deviations unchanged, so :math:`S` is exactly the unbiased standard deviation of
 :math:`B(B-1)` off-diagonal entries :math:`T_{ij}` (the correction factor converts the
 denominator :math:`B^2 - 1` into :math:`B^2 - B - 1`).
 
-The MAE loss (notes 5) is
+The MAE loss (docs/implementation.md §5.8) is
 :math:`\text{mean rec} + \text{KL} + w_\text{div}\,\text{diversity} + w_\text{smooth}\,S`;
 :func:`duvae.objectives.training_loss` assembles it.
 """

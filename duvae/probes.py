@@ -1,7 +1,7 @@
 r"""Linear probes: what a frozen code knows (paper section 4.2, "Classification"; Tables 2 and 3).
 
 The paper measures the usefulness of a code by a one-layer linear classifier trained on the
-features of a frozen model (IMPLEMENTATION_NOTES 4.6, 4.7):
+features of a frozen model (docs/implementation.md §4.6, §4.7):
 
 .. math::
     p(y = c \mid x) = \mathrm{softmax}_c\big(W^\top u(x) + b\big), \qquad
@@ -22,11 +22,11 @@ missing classes' logits set to :math:`-\infty`.
 
 Two protocols:
 
-- **Table 2** (notes 4.6): SGD lr 1, gradient-norm clip 5 (per problem), batch 16, the batch
+- **Table 2** (docs/implementation.md §4.6): SGD lr 1, gradient-norm clip 5 (per problem), batch 16, the batch
   *mean* cross-entropy, up to 100 epochs; after each epoch the validation loss; the best
   classifier is kept; after 2 non-improving epochs the lr is halved and the best weights are
   reloaded; training stops after 5 halvings. Test accuracy of the best classifier.
-- **Table 3** (notes 4.7): Adam lr 1e-3, batch 50, the batch *sum* of cross-entropies, 300 epochs,
+- **Table 3** (docs/implementation.md §4.7): Adam lr 1e-3, batch 50, the batch *sum* of cross-entropies, 300 epochs,
   no model selection (the final epoch).
 
 Both use PyTorch's ``nn.Linear`` initialisation :math:`U(-1/\sqrt d, 1/\sqrt d)` from a seeded
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-#: Table 2 protocol (notes 4.6)
+#: Table 2 protocol (docs/implementation.md §4.6)
 SGD_PROTOCOL = dict(optimizer="sgd", lr=1.0, clip=5.0, batch_size=16, epochs=100, reduction="mean",
                     patience=2, max_decays=5)
-#: Table 3 protocol (notes 4.7)
+#: Table 3 protocol (docs/implementation.md §4.7)
 ADAM_PROTOCOL = dict(optimizer="adam", lr=1e-3, clip=None, batch_size=50, epochs=300, reduction="sum",
                      patience=None, max_decays=None)
 MIN_BATCH = 2  # batches with fewer examples are skipped (both reference scripts)
@@ -443,7 +443,7 @@ def omniglot_probe(run, shots=(5, 10, 15), *, epochs: int = 300, seed: int = 783
     """Table 3's probes on a finished Omniglot run: per ``k`` the unweighted mean accuracy over the 50
     alphabets (``"probe"``) and each alphabet's accuracy (``"probe_alphabets"``).
 
-    All 1623 x 20 images of the mirror, binarised once with ``seed`` (notes 4.7); drawers 0..14 are
+    All 1623 x 20 images of the mirror, binarised once with ``seed`` (docs/implementation.md §4.7); drawers 0..14 are
     the 15 training images of a character, 15..19 its 5 test images. ``alphabets`` keeps only the
     first alphabets (the ``smoke`` profile's explicit shrinking); ``None`` = all 50.
     """
@@ -469,7 +469,8 @@ def omniglot_probe(run, shots=(5, 10, 15), *, epochs: int = 300, seed: int = 783
         x = image_features(run.model, images, iaf=iaf)
         fit = fit_probes(x, within, problems, **{**ADAM_PROTOCOL, "epochs": epochs}, seed=seed)
         per = {str(k): [float(fit.accuracy[g]) for g, (_, kk) in enumerate(names) if kk == k] for k in shots}
-        out[key] = {k: sum(v) / len(v) for k, v in per.items()}  # unweighted over alphabets (notes 4.7)
+        # the unweighted mean over alphabets (docs/implementation.md §4.7)
+        out[key] = {k: sum(v) / len(v) for k, v in per.items()}
         out[f"{key}_alphabets"] = per
         if key == "probe":
             out["features"] = "concat(mu0, zT)" if is_iaf else "mu"

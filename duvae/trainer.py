@@ -1,6 +1,6 @@
-r"""Training: one loop for every model, resumable, with the paper's schedules (notes 3.1-3.2).
+r"""Training: one loop for every model, resumable, with the paper's schedules (docs/implementation.md §3.1, §3.2).
 
-Per optimiser step (notes 1.1.8, 3.1, 3.2):
+Per optimiser step (docs/implementation.md §1.1, step 8; §3.1; §3.2):
 
 1. the KL weight :math:`\beta_t` rises linearly from ``kl_start`` to 1 over ``warm_up`` epochs
    (:func:`duvae.objectives.kl_weight_at`, exactly 1.0 afterwards);
@@ -19,8 +19,8 @@ checkpoint ``checkpoint.pt`` with everything a resume needs (weights, optimisers
 RNG states), written atomically (temporary file + rename) and read with ``weights_only=True``.
 The test metrics are those of the best-validation weights, as in the reference. The validation
 loss that selects them and drives the lr rule is the ELBO, :math:`\text{rec} + \text{KL}` with KL
-weight 1 (notes 3.1), for every model but the AE (:func:`selection_loss`). Three switches of
-:class:`~duvae.config.TrainConfig` name alternatives a re-implementation could take (issue 29,
+weight 1 (docs/implementation.md §3.1), for every model but the AE (:func:`selection_loss`). Three switches of
+:class:`~duvae.config.TrainConfig` name alternatives a re-implementation could take (the Yahoo NLL-gap study,
 :mod:`duvae.experiments.gap`), each off by default: ``anneal_offset=0`` (the first step uses
 ``kl_start``), ``decay_reload=False`` (a decay only halves the lr) and ``test_weights="last"``.
 
@@ -178,7 +178,10 @@ def _set_rng_states(states: dict) -> None:
 
 
 def make_optimizers(model: VAE, cfg: RunConfig, lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """Two optimisers as in the reference: encoder + posterior head, and decoder (notes 3.1-3.2)."""
+    """Two optimisers as in the reference: encoder + posterior head, and decoder.
+
+    SGD for text, Adam for images (docs/implementation.md §3.1, §3.2).
+    """
     enc_params = list(model.encoder.parameters()) + list(model.head.parameters())
     dec_params = list(model.decoder.parameters())
     if cfg.train.optimizer == "sgd":
@@ -210,7 +213,7 @@ def inner_loss_value(loss: torch.Tensor, x: torch.Tensor, kind: str) -> float:
 
 def aggressive_encoder_updates(model: VAE, data: RunData, cfg: RunConfig, kl_weight: float,
                                enc_opt: torch.optim.Optimizer, generator: torch.Generator) -> int:
-    """Agg-VAE's inner loop (He et al. 2019; notes 5): encoder-only steps on fresh batches.
+    """Agg-VAE's inner loop (He et al. 2019; docs/implementation.md §5.4): encoder-only steps on fresh batches.
 
     Up to ``agg_max_inner`` steps; every ``window`` steps (15 text, 10 images) the mean loss of the
     last window (per word on text, :func:`inner_loss_value`) is compared with the previous window's,
@@ -276,7 +279,7 @@ def selection_loss(row: dict, cfg: RunConfig) -> float:
 
 
 def _apply_lr_rule(state: TrainState, val_loss: float, epoch: int, cfg: RunConfig) -> bool:
-    """Update the decay counters (notes 3.1 text rule, 3.2 image rule); True = halve the lr now."""
+    """Update the decay counters (docs/implementation.md §3.1, §3.2); True = halve the lr now."""
     t = cfg.train
     if t.decay_reference == "running":  # text: compare with the previous epoch
         if val_loss > state.ref_loss:

@@ -54,7 +54,7 @@ class VAE(nn.Module):
         """:math:`q_\\phi(z|x)`: batch shape ``[batch]``, event shape ``[nz]``.
 
         ``kl_weight`` is the current annealed KL weight; heads that follow the official code
-        switch their variance floor and dropout on only once it has reached 1 (notes 1.3.1).
+        switch their variance floor and dropout on only once it has reached 1 (docs/implementation.md §1.3, item 1).
         At evaluation it is 1, so the posterior is the test-time one.
         """
         f = self.encoder(x)

@@ -1,7 +1,7 @@
 """The model zoo: every model of the paper is one named configuration away.
 
 ``MODEL_NAMES`` lists the 13 models of Tables 1-3. :func:`model_config` gives a model's
-hyper-parameters for a data set (notes 3.4; the Yelp column is also used for short Yelp, Table 2,
+hyper-parameters for a data set (docs/implementation.md §3.4; the Yelp column is also used for short Yelp, Table 2,
 and for the synthetic set of Figure 1); :func:`net_config` and :func:`train_config` give the
 network sizes and the schedule for a data set under a profile; :func:`run_config` puts them
 together. To add a 14th remedy: write its head (``duvae/posteriors/``) or its objective term
@@ -10,7 +10,7 @@ together. To add a 14th remedy: write its head (``duvae/posteriors/``) or its ob
 Per-dataset hyper-parameters are written ``(yahoo, yelp, omniglot)``.
 
 Where the official code and the paper differ, the default follows the code and the paper's
-variant is a field away (notes 1.3):
+variant is a field away (docs/implementation.md §1.3):
 - DU-VAE / DU-IAF switch the variance floor and dropout on only once the KL weight reaches 1
   (``switch_on_after_annealing=True``; the paper's Algorithm 1 is ``False``);
 - IAF+BN keeps the learnable, renormalised BN scale of the code (``learnable_scale=True``; the
@@ -70,7 +70,7 @@ def _check_dataset(dataset: str) -> str:
 
 
 def model_config(name: str, dataset: str, **overrides) -> ModelConfig:
-    """The hyper-parameters of model ``name`` on ``dataset`` (notes 3.4), validated."""
+    """The hyper-parameters of model ``name`` on ``dataset`` (docs/implementation.md §3.4), validated."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
     _check_dataset(dataset)
@@ -81,7 +81,7 @@ def model_config(name: str, dataset: str, **overrides) -> ModelConfig:
     return ModelConfig(name=name, **fields).validate()
 
 
-# --- network sizes: notes 2.1 (text) and 2.2-2.3 (images) --------------------------------
+# --- network sizes: docs/implementation.md §2.1 (text) and §2.2, §2.3 (images) --------------------------------
 _PAPER_NETS = {
     "yahoo": NetConfig(emb_dim=512, enc_hidden=1024, dec_hidden=1024),
     "yelp": NetConfig(emb_dim=512, enc_hidden=1024, dec_hidden=1024),
@@ -114,13 +114,13 @@ _SMOKE_NETS = {
 
 
 def net_config(dataset: str, profile: str) -> NetConfig:
-    """Network sizes of ``dataset`` under ``profile`` (``paper`` = the notes' tables exactly)."""
+    """Network sizes of ``dataset`` under ``profile`` (``paper`` = the tables of docs/implementation.md §2 exactly)."""
     check_profile(profile)
     _check_dataset(dataset)
     return {"paper": _PAPER_NETS, "cpu": _CPU_NETS, "smoke": _SMOKE_NETS}[profile][dataset]
 
 
-# --- schedules: notes 3.1 (text) and 3.2 (images) ----------------------------------------
+# --- schedules: docs/implementation.md §3.1 (text) and §3.2 (images) ----------------------------------------
 _TEXT_PAPER = TrainConfig()  # SGD lr 1, clip 5, batch 32, anneal 10 epochs, patience 5, epoch >= 15
 _IMAGE_PAPER = TrainConfig(
     epochs=500,
@@ -141,14 +141,14 @@ _PAPER_TRAIN = {
 }
 # cpu: explicit subsampling and fewer epochs, scaled so that one model trains in minutes on one
 # core (Table 1 and Figure 2 are 118 runs); annealing and decay rules keep the paper's shape, in
-# fewer epochs. Yahoo against the paper (notes 3.1, 6.1): documents of <= 60 words (4,053 of the
+# fewer epochs. Yahoo against the paper (docs/implementation.md §3.1, §6.1): documents of <= 60 words (4,053 of the
 # 9,000 mirror training documents; paper: 100k of up to 200 words), the 5,000 most frequent tokens
 # (paper: 20,000; 10 % of the tokens become _UNK), 394 valid / 500 test documents (paper: 10k each),
 # 15 epochs (paper: 100), annealing over 5 (paper: 10), IW-NLL with 100 samples (paper: 500), in
 # fp32 like the paper. Table 1 and Figure 2 were first trained with bf16 matrix products; the fp32
-# check (issue 29, duvae/experiments/precision.py, 3 rows x 3 seeds) moved no row's NLL beyond its
+# check (duvae/experiments/precision.py, 3 rows x 3 seeds) moved no row's NLL beyond its
 # seed spread but moved DU-VAE (0.6, 0.8)'s KL (-0.32 against 0.28) and both DU-VAE rows' AU
-# (+1.7 and -2.7 against 1.2 and 1.5), so by that issue's rule the profile trains Yahoo in fp32 (a
+# (+1.7 and -2.7 against 1.2 and 1.5), so by the precision check's rule the profile trains Yahoo in fp32 (a
 # cpu Yahoo step costs about 1.45x its bf16 time and the IW-NLL 2.3x, README "Speed").
 _CPU_TRAIN = {
     "yahoo": replace(_TEXT_PAPER, epochs=15, max_train=9000, max_len=60, max_vocab=5000, warm_up=5,
@@ -160,9 +160,9 @@ _CPU_TRAIN = {
                           decay_min_epoch=8, decay_patience=2, eval_iw_samples=100),
     "synthetic": replace(_TEXT_PAPER, epochs=30, warm_up=5, decay_min_epoch=8, decay_patience=2,
                          eval_iw_samples=100),
-    # Omniglot against the paper (notes 3.2, 6.3): 5,000 training images (paper: 23,345), 500 valid /
-    # 500 test (paper: 1,345 / 8,070), 15 epochs (paper: 500, with early stopping), annealing over 5,
-    # lr patience 5 (paper: 20), IW-NLL with 100 samples (paper: 500); fp32.
+    # Omniglot against the paper (docs/implementation.md §3.2, §6.3): 5,000 training images (paper:
+    # 23,345), 500 valid / 500 test (paper: 1,345 / 8,070), 15 epochs (paper: 500, with early
+    # stopping), annealing over 5, lr patience 5 (paper: 20), IW-NLL with 100 samples (paper: 500); fp32.
     "omniglot": replace(_IMAGE_PAPER, epochs=15, max_train=5000, max_valid=500, max_test=500, warm_up=5,
                         decay_patience=5, eval_iw_samples=100),
 }
@@ -245,7 +245,7 @@ def run_config(name: str, dataset: str, profile: str = "cpu", *, seed: int | Non
 def build_head(cfg: RunConfig, in_features: int):
     """The posterior head of ``cfg.model`` (the remedy that acts on q's parameters).
 
-    Text heads have no bias (notes 1.1.1 / 1.5.1), image heads have one.
+    Text heads have no bias (docs/implementation.md §1.1, step 1; §1.5, item 1), image heads have one.
     """
     from duvae.posteriors import BNVAEHead, DeltaHead, DUHead, GaussianHead, IAFHead
 
@@ -270,7 +270,10 @@ def build_head(cfg: RunConfig, in_features: int):
 
 
 def build_model(cfg: RunConfig, vocab_size: int | None = None):
-    """A :class:`~duvae.vae.VAE` for ``cfg`` (text needs ``vocab_size``); initialisation as notes 2.1-2.3."""
+    """A :class:`~duvae.vae.VAE` for ``cfg`` (text needs ``vocab_size``).
+
+    Initialisation as docs/implementation.md §2.1, §2.2, §2.3.
+    """
     from torch import nn
 
     from duvae.nets import LSTMDecoder, LSTMEncoder, PixelCNNDecoder, ResNetEncoder
@@ -289,14 +292,15 @@ def build_model(cfg: RunConfig, vocab_size: int | None = None):
                               predict_eos=n.dec_predict_eos)
         head = build_head(cfg, encoder.out_features)
         if not bn_encoder:
-            for p in head.linear.parameters():  # the plain / IAF text heads: U(-0.01, 0.01) (notes 2.1)
+            # the plain / IAF text heads: U(-0.01, 0.01) (docs/implementation.md §2.1)
+            for p in head.linear.parameters():
                 nn.init.uniform_(p, -0.01, 0.01)
     else:
         encoder = ResNetEncoder(1, n.img_channels, n.img_feature_dim)
         decoder = PixelCNNDecoder(n.nz, channels=n.pixelcnn_channels or n.img_channels,
                                   kernel_sizes=n.pixelcnn_kernels, gated=n.pixelcnn_gated)
         head = build_head(cfg, encoder.out_features)
-        nn.init.xavier_uniform_(head.linear.weight)  # notes 2.2: final linear Xavier-uniform, bias 0
+        nn.init.xavier_uniform_(head.linear.weight)  # docs/implementation.md §2.2: final linear Xavier-uniform, bias 0
         if head.linear.bias is not None:
             nn.init.zeros_(head.linear.bias)
     return VAE(encoder, head, decoder, n.nz)

@@ -27,7 +27,9 @@
 # $$\mathrm{MPD}_{p_\mathcal{D}\cdot B}[z] > \frac{1-p}{\alpha}\sum_{d=1}^n \mathrm{Var}_{p_\mathcal{D}}[\mu_{x,d}] .$$
 #
 # This notebook derives every statement in closed form (`duvae.theory`), finds the conditions each one
-# needs, and checks all of them by Monte Carlo on five families of posteriors.
+# needs, and checks all of them by Monte Carlo on five families of posteriors. The dropout it draws is
+# the training code's: `theory.dropout_variance(var, p)` is `theory.variance_dropout(var - alpha, p, alpha)`,
+# the function the DU-VAE and DU-IAF heads call (same masks for the same generator state).
 
 # %% [markdown]
 # **Learning goals.** After this notebook you can

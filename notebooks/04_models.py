@@ -68,7 +68,7 @@ seed_everything(seed)
 print(f"profile={profile!r} device={dev} walk-through sizes: {demo}")
 
 # %% [markdown]
-# ## The hyper-parameters of every model (notes 3.4)
+# ## The hyper-parameters of every model (docs/implementation.md §3.4)
 #
 # One table holds them all (`duvae/zoo.py`); the paper writes them per data set
 # (Yahoo / Yelp / Omniglot). Short Yelp (Table 2) and the synthetic set (Figure 1) use the Yelp column.

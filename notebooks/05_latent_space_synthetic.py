@@ -26,7 +26,7 @@
 # DU-VAE's aggregated posterior has five centres, more compact than BN-VAE's, which is broader than
 # the prior.
 #
-# **How it is made here** (notes 7.1): the synthetic recipe of `duvae.data.synthetic`, the
+# **How it is made here** (docs/implementation.md §7.1): the synthetic recipe of `duvae.data.synthetic`, the
 # synthetic LSTM sizes (embedding 50, hidden 50, $n = 2$), and the Yelp hyper-parameters of the
 # paper for the models (DU-VAE $(\gamma, p) = (0.5, 0.8)$, BN-VAE $\gamma = 0.6$), since the paper
 # gives none for this figure. The means are the evaluation-mode ones (BN with its running

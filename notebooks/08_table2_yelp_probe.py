@@ -29,7 +29,7 @@
 # trained by SGD (lr 1, gradient-norm clip 5, batch 16, mean cross-entropy) for at most 100 epochs;
 # after every epoch the validation loss picks the best classifier, two epochs without improvement
 # halve the learning rate and reload the best weights, and five halvings stop training
-# (IMPLEMENTATION_NOTES 4.6). All probes of one model (5 label counts x 3 label draws) are **one
+# (docs/implementation.md §4.6). All probes of one model (5 label counts x 3 label draws) are **one
 # batched computation**: a weight tensor $W \in \mathbb{R}^{G \times d \times 2}$ and one `bmm` per
 # step (`duvae/probes.py`).
 #
@@ -166,7 +166,7 @@ best
 # ## IAF features: the paper's $[\mu^0, z^T]$ or the official code's $z^T$?
 #
 # The paper concatenates $\mu^0$ and $z^T$; the official text script probes $z^T$ alone
-# (IMPLEMENTATION_NOTES 4.6). Both are measured on every IAF run.
+# (docs/implementation.md §4.6). Both are measured on every IAF run.
 
 # %%
 iaf = table2.table(results, profile, features="probe_zT").loc[list(table2.IAF_ROWS)]

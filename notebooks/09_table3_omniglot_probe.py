@@ -19,7 +19,7 @@
 # "most baselines show inconsistent results on text and image classification": BN-VAE, good on
 # Yelp, is near the bottom here (31.2 / 39.2 / 43.2 %), IAF+BN far below everything (16.6-21.1 %).
 #
-# **The probe** (IMPLEMENTATION_NOTES 4.7). Features as in notebook 08 ($\mu$, or
+# **The probe** (docs/implementation.md §4.7). Features as in notebook 08 ($\mu$, or
 # $[\mu^0, z^T]$ for IAF models) of every image, binarised once. For alphabet $a$ with $C_a$
 # characters, $p(y = c \mid x) = \mathrm{softmax}_c(W_a^\top u(x) + b_a)$, $c < C_a$, trained on the
 # first $k$ of each character's 15 training drawings with Adam (lr $10^{-3}$, batch 50, the *sum* of

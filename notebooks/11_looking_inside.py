@@ -213,9 +213,10 @@ else:
 #
 # with $q(z)$ the *aggregate posterior*. Since
 # $\mathbb{E}_x \mathrm{KL}(q(z|x) \| p(z)) = I_q(x; z) + \mathrm{KL}(q(z) \| p(z))$, the KL that
-# Table 1 reports is an upper bound on the MI. The estimator of the DU-VAE and BN-VAE code (notes 4.3,
-# `duvae.metrics.mutual_information`) replaces $p_\mathcal{D}$ by the $N$ test examples, $q(z)$ by the
-# mixture of their $N$ Gaussian posteriors, and the inner expectation by **one** draw
+# Table 1 reports is an upper bound on the MI. The estimator of the DU-VAE and BN-VAE code
+# (docs/implementation.md §4.3, `duvae.metrics.mutual_information`) replaces $p_\mathcal{D}$ by the
+# $N$ test examples, $q(z)$ by the mixture of their $N$ Gaussian posteriors, and the inner
+# expectation by **one** draw
 # $z_n = \mu_n + \sigma_n \odot \varepsilon_n$ per example:
 #
 # $$\hat I = \frac1N \sum_{n=1}^N \Big[ -\mathcal{H}\big[q(z|x_n)\big]
@@ -352,7 +353,7 @@ if results:
 # $\langle s\rangle$, so $\log p(x|z) = \sum_{t=1}^{L+1} \log p(x_t|x_{<t}, z)$ counts the $L$ words
 # **and the end token** $\langle/s\rangle$ (it decides where the sentence stops), and not
 # $\langle s\rangle$, which is given. Perplexity spreads the same nats over the same predictions
-# (notes 4.5):
+# (docs/implementation.md §4.5):
 #
 # $$\mathrm{PPL} = \exp\Big(\frac{\sum_n \mathrm{NLL}_n}{\sum_n (L_n + 1)}\Big).$$
 #

@@ -1,4 +1,4 @@
-r"""CUDA correctness (issue 27): the same weights, inputs and noise give the same numbers on a GPU.
+r"""CUDA correctness: the same weights, inputs and noise give the same numbers on a GPU.
 
 Every test compares the CPU with another device, ``other``:
 

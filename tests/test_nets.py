@@ -1,4 +1,4 @@
-"""Tests of the model-zoo networks (duvae.nets; notes 2.1-2.3).
+"""Tests of the model-zoo networks (duvae.nets; docs/implementation.md §2.1, §2.2, §2.3).
 
 Every network is checked against an independent computation: a hand-written LSTM recurrence for
 the text decoder, per-sentence / per-sample calls for padding and tiling, the Jacobian of the
@@ -287,7 +287,7 @@ def test_pixelcnn_likelihood_and_tiling(gated):
     z = torch.randn(3, 4, nz)
     ll = dec.log_likelihood(x, z)
     assert ll.shape == (3, 4)
-    # the reference's form from the Bernoulli means (notes 2.3)
+    # the reference's form from the Bernoulli means (docs/implementation.md §2.3)
     p = torch.sigmoid(dec.logits(x, z))
     ref = (x * torch.log(p + 1e-12) + (1 - x) * torch.log(1 - p + 1e-12)).sum(dim=(2, 3, 4))
     torch.testing.assert_close(ll, ref, rtol=1e-4, atol=1e-4)
@@ -355,7 +355,7 @@ def test_log_likelihood_stable_form_equals_bce():
 
 
 def test_pixelcnn_skip_path_wiring():
-    """The stack equals the notes' FIFO description (notes 2.3), and every block gets a gradient."""
+    """The stack equals the skip-path description (docs/implementation.md §2.3), and every block gets a gradient."""
     torch.manual_seed(0)
     side, nz = 5, 2
     dec = PixelCNNDecoder(nz, channels=4, kernel_sizes=(3, 3, 3, 3, 3, 3), image_size=side).eval()

@@ -89,7 +89,7 @@ def test_precision_runs_pair_the_bf16_runs_with_the_fp32_runs_table1_now_plans()
     t1 = {c.run_id() for c in table1.runs("cpu", 3)}
     bf16 = {c.run_id() for c in runs if c.train.precision == "bf16"}
     fp32 = {c.run_id() for c in runs if c.train.precision == "fp32"}
-    # the cpu profile trains Yahoo in fp32 since this check (issue 29): its fp32 runs are Table 1's
+    # the cpu profile trains Yahoo in fp32 since the precision check: its fp32 runs are Table 1's
     assert fp32 <= t1 and not bf16 & t1 and len(bf16) == 9
 
 

@@ -1,4 +1,4 @@
-"""The size study (issue 22): Table 1's rows at the cpu size and larger, their run ids, verdicts, figure."""
+"""The size study: Table 1's rows at the cpu size and larger, their run ids, verdicts, figure."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 r"""Omniglot at 28x28: gray levels, the 15/5 drawer split, fixed and dynamic binarisation.
 
 The public files hold all 1623 characters x 20 drawers as 105x105 boolean images with
-``True`` = background (IMPLEMENTATION_NOTES section 6.3). We turn them into the 28x28 gray-level
+``True`` = background (docs/implementation.md §6.3). We turn them into the 28x28 gray-level
 images the paper (and He et al., DU-VAE) train on:
 
 1. **Ink = 1.** :math:`x = 1 - \text{image}` so strokes are 1 and the background 0.
@@ -14,16 +14,16 @@ images the paper (and He et al., DU-VAE) train on:
               \qquad y = R\, x\, R^\top,
 
    every row of :math:`R` sums to one, so gray levels stay in :math:`[0, 1]` and the mean ink
-   is preserved. (Burda et al.'s own resizing of ``chardata.mat`` is not documented, notes 9.)
+   is preserved. (Burda et al.'s own resizing of ``chardata.mat`` is not documented, docs/implementation.md §9.)
    ``resize="antialias"`` uses ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``
    instead.
 3. **Split by drawer.** Drawers 0..14 of every character -> training pool (1623 x 15 = 24,345
    images, the size of the standard 28x28 training set), drawers 15..19 -> test (8,115).
-4. **Validation.** As the SA-VAE preprocessing used by He et al. and DU (notes 6.3): a seeded
+4. **Validation.** As the SA-VAE preprocessing used by He et al. and DU (docs/implementation.md §6.3): a seeded
    shuffle of the training pool, the last ``n_valid`` (2,000) images -> validation.
 5. **Binarisation.** Test and validation images are binarised **once** with a fixed seed,
    :math:`x \sim \text{Bernoulli}(\text{gray})`; training images stay gray and are re-binarised for
-   every batch with :func:`dynamic_binarize` (notes 3.2).
+   every batch with :func:`dynamic_binarize` (docs/implementation.md §3.2).
 
 Labels kept per image: ``char_id`` (1..1623; background set 1..964, evaluation set 965..1623),
 ``alphabet`` (0..49, in the order of :data:`ALPHABETS`), ``char_in_alphabet`` (0-based index of the
@@ -111,7 +111,7 @@ N_TRAIN_DRAWERS = 15  # drawers 0..14 -> train, 15..19 -> test (paper: 24,345 tr
 SOURCE_SIZE = 105  # side of the raw images
 SOURCE_FILES = ("omniglot/images_background.npz", "omniglot/images_evaluation.npz")
 RESIZE_METHODS = ("area", "antialias")
-DEFAULT_SEED = 783435  # the reference code's default seed (notes 3.3)
+DEFAULT_SEED = 783435  # the reference code's default seed (docs/implementation.md §3.3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def gray_images(
 def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A fresh draw :math:`b \\sim \\text{Bernoulli}(x)` of gray images ``x`` (any shape, [0, 1]).
 
-    Used once per training batch (dynamic binarisation, notes 3.2); ``generator`` must live on
+    Used once per training batch (dynamic binarisation, docs/implementation.md §3.2); ``generator`` must live on
     ``x``'s device when given. Returns a float tensor of 0s and 1s, same shape and device as ``x``.
     """
     if not torch.is_floating_point(x):
@@ -353,7 +353,7 @@ def load_omniglot(
     max_test: int | None = None,
     progress: bool = True,
 ) -> OmniglotData:
-    """Omniglot for the VAE experiments (paper Section 5, notes 6.3).
+    """Omniglot for the VAE experiments (the paper, Section 4.1; docs/implementation.md §6.3).
 
     - training pool = drawers 0..14 of every character (24,345 images); a permutation seeded with
       ``seed + 1`` puts its last ``n_valid`` images into ``valid`` (binarised once with generator

@@ -2,7 +2,7 @@ r"""Short Yelp: the sentiment-labelled sentences of Table 2, re-created from pub
 
 DU-VAE's Table 2 uses Li et al. (2019)'s "short Yelp": 100k / 10k / 10k sentences of Shen et al.
 (2017)'s Yelp sentiment corpus (lower-cased, at most 15 tokens, label 0 = negative, 1 = positive),
-vocabulary 8,411 entries incl. specials (IMPLEMENTATION_NOTES section 6.2). Li et al.'s split is
+vocabulary 8,411 entries incl. specials (docs/implementation.md §6.2). Li et al.'s split is
 not public; only Shen et al.'s dev and test files are pinned here (75,556 negative and 114,597
 positive sentences), so we re-create a split of the same sizes and document how:
 
@@ -21,7 +21,7 @@ Labelled subsets for Table 2 (:func:`labelled_subset`): ``N`` in {100, 500, 1000
 training sentences, **class-balanced** (``N/2`` per label) and **nested** (the subset of size 500
 contains the one of size 100, ...), drawn from a per-label permutation seeded with 783435 (the seed
 of Li et al.'s sampling script). Li et al.'s script can sample balanced or not; which option made
-the published files is unknown (notes 6.2), balanced is our documented choice.
+the published files is unknown (docs/implementation.md §6.2), balanced is our documented choice.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""Synthetic text from a known 2-D latent (paper Figure 1; IMPLEMENTATION_NOTES section 6.4).
+r"""Synthetic text from a known 2-D latent (paper Figure 1; docs/implementation.md §6.4).
 
 Generative recipe (He et al. 2019's generator with DU-VAE's fifth, central component):
 
@@ -45,7 +45,7 @@ MIXTURE_MEANS: tuple[tuple[float, float], ...] = (
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Every knob of the generator. Defaults: notes 6.4 (seed = He et al.'s generator seed)."""
+    """Every knob of the generator. Defaults: docs/implementation.md §6.4 (seed = He et al.'s generator seed)."""
 
     n_train: int = 16_000
     n_test: int = 4_000

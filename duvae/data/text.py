@@ -1,6 +1,6 @@
 r"""Text data: vocabulary, encoded sentences, and length-bucketed batches.
 
-**Token layout** (IMPLEMENTATION_NOTES section 2.1). Every sentence :math:`w_1 \dots w_L` is stored
+**Token layout** (docs/implementation.md §2.1). Every sentence :math:`w_1 \dots w_L` is stored
 as the id sequence :math:`\langle s\rangle\, w_1 \dots w_L\, \langle/s\rangle` of length
 :math:`L + 2`. The encoder reads all of it; the decoder reads ``x[:, :-1]`` and predicts
 ``x[:, 1:]``. Ids 0..3 always play the four special roles
@@ -16,7 +16,7 @@ unknown word      3     ``<unk>``, ``_UNK``
 
 and a word that is not in the vocabulary is encoded as the unknown id.
 
-**Length bucketing** (notes 3.1). Sentences are sorted by length and cut into batches of
+**Length bucketing** (docs/implementation.md §3.1). Sentences are sorted by length and cut into batches of
 *identical* length of at most ``batch_size`` (so an LSTM's last state is the true last state and no
 padding is needed); the order of the batches is permuted every epoch with a seeded generator;
 training skips batches with fewer than ``min_batch_size`` (16 in the reference) sentences. As in
@@ -171,7 +171,7 @@ def bucket_batches(
     min_batch_size: int = 1,
     shuffle_within_length: bool = False,
 ) -> list[torch.Tensor]:
-    """Index batches of identical length (notes 3.1).
+    """Index batches of identical length (docs/implementation.md §3.1).
 
     ``lengths``: LongTensor ``[N]``. Sentences are sorted by length (stable, so ties keep their
     dataset order), each run of equal length is cut into chunks of at most ``batch_size``, and
@@ -427,7 +427,7 @@ class TextDataset:
         with_labels: bool | None = None,
         device: torch.device | str | None = None,
     ) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
-        """Iterate over one epoch of length-bucketed batches (notes 3.1).
+        """Iterate over one epoch of length-bucketed batches (docs/implementation.md §3.1).
 
         Yields ids ``[B, L]`` (every row ``<s> .. </s>`` of the same length ``L``), or
         ``(ids [B, L], labels [B])`` when ``with_labels`` (default: when the dataset has labels).

@@ -1,6 +1,6 @@
 """Yahoo Answers documents (Yang et al. 2017 sample, as used by He et al. 2019 and DU-VAE).
 
-The paper trains on 100k / 10k / 10k documents (IMPLEMENTATION_NOTES section 6.1). Only the
+The paper trains on 100k / 10k / 10k documents (docs/implementation.md §6.1). Only the
 official validation and test splits (10,000 documents each) and the 20,000-entry vocabulary are
 public in a form we can pin, so two variants exist:
 
@@ -16,7 +16,7 @@ public in a form we can pin, so two variants exist:
     the user provides; vocabulary from ``vocab.txt`` in that directory if present, else the pinned
     public ``vocab.txt`` (same 20k-token sample vocabulary).
 
-Every document becomes ``<s> w_1 .. w_L </s>`` (notes 2.1); documents have 20..200 words.
+Every document becomes ``<s> w_1 .. w_L </s>`` (docs/implementation.md §2.1); documents have 20..200 words.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def load_yahoo(
     words by decreasing frequency in He et al.'s training set, the file's order), every other word
     becomes ``_UNK``.
 
-    ``vocab_source="train"`` (issue 29, an alternative a re-implementation could take) builds the
-    vocabulary from the training documents actually used instead (after ``max_len`` /
+    ``vocab_source="train"`` (a factor of the Yahoo NLL-gap study, an alternative a
+    re-implementation could take) builds the vocabulary from the training documents actually used
+    instead (after ``max_len`` /
     ``max_train``): the 4 specials, then their words by decreasing count, ties alphabetically
     (:meth:`Vocab.build`), ``max_vocab`` entries in all (every word type if ``max_vocab`` is None);
     ``_UNK`` in the text stays the unknown id. The default ``"file"`` is the pinned ``vocab.txt``.

@@ -1,6 +1,6 @@
 """The long Yelp corpus of Table 1 (Yang et al. 2017, as used by He et al. 2019 and DU-VAE).
 
-It is not public in a form this project can pin (IMPLEMENTATION_NOTES section 6.2), so there is no
+It is not public in a form this project can pin (docs/implementation.md §6.1), so there is no
 mirror variant: the corpus is read from He et al.'s own files when the user has them, in a
 directory named by ``full_dir`` (or, through :func:`duvae.run_data.load_run_data` at the ``paper``
 profile, ``$DUVAE_HE2019_DIR/yelp``):
@@ -11,7 +11,7 @@ profile, ``$DUVAE_HE2019_DIR/yelp``):
     ``vocab.txt`` in that directory if present (``token`` or ``token<TAB>id`` per line, the first
     four the specials), else built from the training split as He et al.'s code does.
 
-Every review becomes ``<s> w_1 .. w_L </s>`` (notes 2.1).
+Every review becomes ``<s> w_1 .. w_L </s>`` (docs/implementation.md §2.1).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ r"""Figure 1 (paper section 4.3): the latent space of the 2-D synthetic text set
 on the synthetic set (:mod:`duvae.data.synthetic`, :math:`n_z = 2`), one run per model and seed,
 seeds offset from the reference seed 783435. These runs cost minutes, so the ``cpu`` profile uses
 the paper's schedule here (50 epochs, KL annealing over the first 10, the text learning-rate rule;
-IMPLEMENTATION_NOTES 7.1) and the full synthetic set; ``smoke`` shrinks everything.
+docs/implementation.md §7.1) and the full synthetic set; ``smoke`` shrinks everything.
 
 **What is measured on each finished run** (:func:`extra_metrics`, stored in its result):
 

@@ -68,7 +68,7 @@ BN_ROW = "BN-VAE (0.6/0.6/0.5)"
 DU_ROW = {"yahoo": "DU-VAE (0.6, 0.8)", "omniglot": "DU-VAE (0.5, 0.9)"}
 #: Table 1's rows this study runs, per data set
 ROWS = {ds: (VAE_ROW, BN_ROW, DU_ROW[ds]) for ds in DATASETS}
-#: the paper's PixelCNN: 13 layers (notes 2.3); also NetConfig's default
+#: the paper's PixelCNN: 13 layers (docs/implementation.md §2.3); also NetConfig's default
 PAPER_KERNELS = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
 
 
@@ -320,7 +320,7 @@ CLAIMS: dict[str, tuple[tuple, ...]] = {
     )
     for ds in DATASETS
 }
-#: the statement each data set's question turns on (notebook 06's reading; the issue's AU question)
+#: the statement each data set's question turns on (notebook 06's reading; the size study's AU question)
 KEY_CLAIM = {"yahoo": "DU-VAE has a lower NLL than the VAE", "omniglot": "the VAE leaves units inactive (AU < nz)"}
 
 

@@ -1,8 +1,8 @@
 r"""Table 1 (paper section 4.2): likelihood estimation of 14 models on Yahoo, Yelp and Omniglot.
 
-Columns per data set: the importance-weighted NLL (K = 500, notes 4.1), the KL (4.2), the mutual
-information (4.3) and the active units (4.4); the IAF rows report NLL and KL only (their MI and AU
-are intractable, as in Kingma et al. 2016). Rows and their per-data-set hyper-parameters are the
+Columns per data set: the importance-weighted NLL (K = 500), the KL, the mutual information and the
+active units (docs/implementation.md §4.1, §4.2, §4.3, §4.4); the IAF rows report NLL and KL only
+(their MI and AU are intractable, as in Kingma et al. 2016). Rows and their per-data-set hyper-parameters are the
 paper's, written ``(yahoo / yelp / omniglot)`` in :data:`ROWS`; the model configurations come from
 :mod:`duvae.zoo`.
 

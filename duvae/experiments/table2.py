@@ -1,12 +1,12 @@
 r"""Table 2 (paper section 4.2, "Classification"): short-Yelp sentiment from the frozen codes.
 
 **Runs.** Eleven models trained on the *unlabelled* short-Yelp training split
-(:mod:`duvae.data.short_yelp`) with the Yelp column's hyper-parameters (IMPLEMENTATION_NOTES 4.6):
+(:mod:`duvae.data.short_yelp`) with the Yelp column's hyper-parameters (docs/implementation.md §4.6):
 AE (KL weight 0), VAE, :math:`\delta`-VAE (0.1), Agg-VAE, FB (0.1), BN-VAE (0.6), MAE (2, 0.2),
 DU-VAE (0.5, 0.8), IAF+FB (0.25), IAF+BN (0.7), DU-IAF (0.6, 0.7).
 
 **Measured on each finished run** (:func:`extra_metrics`): a linear probe (:mod:`duvae.probes`,
-the SGD protocol of notes 4.6) on the posterior means of :math:`N \in` :data:`SIZES` class-balanced
+the SGD protocol of docs/implementation.md §4.6) on the posterior means of :math:`N \in` :data:`SIZES` class-balanced
 labelled training sentences, validated on the whole validation split, tested on the whole test
 split; :data:`DRAWS` independent label draws per run (nested within a draw). IAF models are probed
 on :math:`[\mu^0, z^T]` (the paper) and, as a second column, on :math:`z^T` alone (the official
@@ -27,7 +27,7 @@ from duvae.zoo import run_config
 
 NAME = "table2"
 DATASET = "short_yelp"
-#: (row label, zoo model): hyper-parameters are the zoo's Yelp column (notes 4.6)
+#: (row label, zoo model): hyper-parameters are the zoo's Yelp column (docs/implementation.md §4.6)
 ROWS: tuple[tuple[str, str], ...] = (
     ("AE", "ae"),
     ("VAE", "vae"),

@@ -10,7 +10,7 @@ DU-VAE (0.5, 0.9), IAF+FB (0.15), IAF+BN (0.5), DU-IAF (0.5, 0.85). (The paper's
 **Measured on each finished run** (:func:`extra_metrics`, :func:`duvae.probes.omniglot_probe`):
 for each of the 50 alphabets and :math:`k \in \{5, 10, 15\}`, a linear classifier of the
 alphabet's characters trained on the first :math:`k` of each character's 15 training images and
-tested on its 5 test images (Adam, 300 epochs, notes 4.7); the unweighted mean accuracy over
+tested on its 5 test images (Adam, 300 epochs, docs/implementation.md §4.7); the unweighted mean accuracy over
 alphabets. All 150 problems are one batched computation.
 
 **Reported** (:func:`table`): mean :math:`\pm` std over seeds, in %, the paper's beside.
@@ -48,7 +48,7 @@ PROBE_EPOCHS = {"smoke": 5, "cpu": 300, "paper": 300}
 PROBE_ALPHABETS = {"smoke": 3, "cpu": None, "paper": None}  # None = all 50
 
 #: the paper's Table 3: row -> accuracy (%) with 5, 10, 15 labels per character. The paper prints
-#: identical AE and delta-VAE rows (a copy error, notes 4.7).
+#: identical AE and delta-VAE rows (a copy error, docs/implementation.md §4.7).
 PAPER: dict[str, tuple[float, ...]] = {
     "AE": (37.28, 43.38, 46.94),
     "VAE": (29.48, 37.79, 42.24),

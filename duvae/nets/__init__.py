@@ -1,4 +1,4 @@
-"""Networks of the model zoo (notes 2.1-2.3).
+"""Networks of the model zoo (docs/implementation.md §2.1, §2.2, §2.3).
 
 - :class:`LSTMEncoder`: text backbone, token ids ``[batch, L]`` -> last LSTM state ``[batch, hidden]``.
 - :class:`LSTMDecoder`: text decoder, ``log p(x|z)`` of shape ``[S, batch]`` for ``z [S, batch, nz]``.

@@ -1,4 +1,4 @@
-r"""The softmax likelihood of target tokens, computed block by block (notes 2.1, 4.1).
+r"""The softmax likelihood of target tokens, computed block by block (docs/implementation.md §2.1, §4.1).
 
 The text decoder's output layer turns each hidden state :math:`h_r` (one row per sample, sentence
 and position: :math:`r = 1 \dots N`, :math:`N = S B T`) into a distribution over the vocabulary,

@@ -1,4 +1,4 @@
-r"""The initialisation shared by the image networks (notes 2.2-2.3).
+r"""The initialisation shared by the image networks (docs/implementation.md §2.2, §2.3).
 
 Every convolution weight :math:`\sim \mathcal{N}\big(0, \sqrt{2 / (k_h k_w C_\text{out})}\big)`
 (He et al.'s fan-out rule, as in the reference ResNet and PixelCNN); every BatchNorm weight 1, bias 0.

@@ -1,4 +1,4 @@
-r"""The image decoder: a PixelCNN conditioned on :math:`z` through latent feature maps (notes 2.3).
+r"""The image decoder: a PixelCNN conditioned on :math:`z` through latent feature maps (docs/implementation.md §2.3).
 
 A binary image :math:`x \in \{0, 1\}^{H \times W}` is modelled pixel by pixel in raster order
 (paper eq. 1 with an autoregressive decoder, :math:`p(x|z) = \prod_i p(x_i|x_{<i}, z)`):
@@ -14,7 +14,7 @@ sigmoid output; the two agree to ~1e-12 per pixel except when a pixel's predicte
 within 1e-12 of the wrong value, where the reference's per-pixel term is capped at
 :math:`\log 10^{-12} \approx -27.6` and ours is not.
 
-Architecture (the reference's ``mode='large'``, notes 2.3; ``kernel_sizes`` has one entry per layer):
+Architecture (the reference's ``mode='large'``, docs/implementation.md §2.3; ``kernel_sizes`` has one entry per layer):
 
 - **Latent injection**: :math:`s = \mathrm{reshape}(A z + b)`, ``latent_maps`` (4) feature maps
   of ``H x W``, concatenated to the image: the network input has ``1 + latent_maps`` channels.
@@ -49,7 +49,7 @@ each example in eval mode. In training mode, BatchNorm's batch statistics couple
 every image in the batch, as in the reference; the coupling is through two averages over
 ``batch * H * W`` values per channel.
 
-Initialisation (notes 2.3): convolutions in layer 0, the blocks and the skip blocks
+Initialisation (docs/implementation.md §2.3): convolutions in layer 0, the blocks and the skip blocks
 :math:`N(0, \sqrt{2 / (k \cdot k \cdot C_{out})})`; BN weight 1, bias 0; the latent map
 :math:`A` Xavier-uniform with bias 0; the two head convolutions keep PyTorch's default init.
 
@@ -147,7 +147,7 @@ class GatedPixelCNNBlock(nn.Module):
 
 
 class PixelCNNDecoder(nn.Module):
-    """PixelCNN decoder ``log p(x|z)`` for binary images (notes 2.3; see the module docstring).
+    """PixelCNN decoder ``log p(x|z)`` for binary images (docs/implementation.md §2.3; see the module docstring).
 
     Args:
         nz: latent size.
@@ -211,7 +211,10 @@ class PixelCNNDecoder(nn.Module):
         return PixelCNNBlock(channels, kernel_size)
 
     def reset_parameters(self) -> None:
-        """Notes 2.3: body convs N(0, sqrt(2/(k k out))), BN 1/0, latent map Xavier/0, head default."""
+        """Body convs N(0, sqrt(2/(k k out))), BN 1/0, latent map Xavier/0, head default.
+
+        As docs/implementation.md §2.3 describes.
+        """
         for module in (self.first, self.layers, self.skips):
             init_convs_and_batchnorms_(module)
         for sub in self.head.modules():
@@ -269,7 +272,8 @@ class PixelCNNDecoder(nn.Module):
         logit = self.logits(x, z)
         logit = logit.to(torch.promote_types(logit.dtype, torch.float32))  # float32 after bfloat16 convolutions
         target = x.unsqueeze(0).to(logit.dtype).expand_as(logit)
-        # per-pixel Bernoulli log-probability from logits (stable form of notes 2.3's likelihood)
+        # per-pixel Bernoulli log-probability from logits (a stable form of the likelihood in
+        # docs/implementation.md §2.3)
         log_p = -F.binary_cross_entropy_with_logits(logit, target, reduction="none")
         return log_p.sum(dim=(2, 3, 4))
 

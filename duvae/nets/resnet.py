@@ -1,4 +1,4 @@
-r"""The image encoder backbone: a small ResNet for 28x28 Omniglot (notes 2.2).
+r"""The image encoder backbone: a small ResNet for 28x28 Omniglot (docs/implementation.md §2.2).
 
 Three residual blocks with stride 2 shrink the image :math:`28 \to 14 \to 7 \to 4`; a
 :math:`4 \times 4` convolution without padding then maps the :math:`64 \times 4 \times 4` tensor
@@ -15,8 +15,8 @@ A residual block (He et al. 2016) with input :math:`a` computes
 where the first convolution has stride :math:`s` and the shortcut is the identity, or a strided
 :math:`1 \times 1` convolution + BN when the shape changes. All convolutions are bias-free.
 
-Initialisation (notes 2.2): every convolution weight :math:`N(0, \sqrt{2 / (k \cdot k \cdot C_{out})})`,
-BN weight 1 and bias 0.
+Initialisation (docs/implementation.md §2.2): every convolution weight
+:math:`N(0, \sqrt{2 / (k \cdot k \cdot C_{out})})`, BN weight 1 and bias 0.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class ResNetEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Convs N(0, sqrt(2 / (k k out))), BN weight 1 / bias 0 (notes 2.2)."""
+        """Convs N(0, sqrt(2 / (k k out))), BN weight 1 / bias 0 (docs/implementation.md §2.2)."""
         init_convs_and_batchnorms_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

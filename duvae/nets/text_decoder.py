@@ -1,4 +1,4 @@
-r"""The text decoder: a one-layer LSTM language model conditioned on :math:`z` (notes 2.1).
+r"""The text decoder: a one-layer LSTM language model conditioned on :math:`z` (docs/implementation.md §2.1).
 
 For a sentence :math:`x = (x_0 = \langle s\rangle, x_1, \dots, x_L = \langle /s\rangle)` the decoder
 defines the autoregressive likelihood of paper eq. 1,
@@ -22,7 +22,7 @@ Vectorisation over importance samples: ``z`` has shape ``[S, batch, nz]``; the e
 sentences are computed once (one dropout mask per sentence, shared by its ``S`` samples, as in
 the reference) and tiled to ``[S * batch, L, ...]``; the result is reshaped to ``[S, batch]``.
 
-Two switches for the NLL-gap audit (issue 29, :mod:`duvae.experiments.gap`), off by default (the
+Two switches for the Yahoo NLL-gap study (:mod:`duvae.experiments.gap`), off by default (the
 reference's behaviour): ``word_dropout`` replaces, in training only, each decoder input word (never
 ``<s>`` or padding) by ``unk_id`` with that probability (word dropout of Bowman et al. 2016: one
 Bernoulli draw per sentence position, shared by the sentence's ``S`` samples, no rescaling); it
@@ -32,9 +32,9 @@ comes in addition to ``dropout_in``. ``predict_eos=False`` leaves the ``</s>`` t
 Targets equal to ``pad_id`` contribute 0, so right-padded evaluation batches give the same
 per-sentence values as unpadded ones (the LSTM reads left to right, so padding after a sentence
 cannot change its earlier predictions). Unlike the reference, no vocabulary row is frozen
-(its ``padding_idx = -1`` quirk, notes 8.12, is not replicated).
+(its ``padding_idx = -1`` quirk, docs/implementation.md §8.2, is not replicated).
 
-Initialisation (notes 2.1): every parameter :math:`U(-0.01, 0.01)`, embedding :math:`U(-0.1, 0.1)`.
+Initialisation (docs/implementation.md §2.1): every parameter :math:`U(-0.01, 0.01)`, embedding :math:`U(-0.1, 0.1)`.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class LSTMDecoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """All parameters U(-0.01, 0.01), then the embedding U(-0.1, 0.1) (notes 2.1)."""
+        """All parameters U(-0.01, 0.01), then the embedding U(-0.1, 0.1) (docs/implementation.md §2.1)."""
         for param in self.parameters():
             nn.init.uniform_(param, -0.01, 0.01)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)

@@ -1,4 +1,4 @@
-r"""The text encoder backbone: a one-layer LSTM that reads the whole sentence (notes 2.1).
+r"""The text encoder backbone: a one-layer LSTM that reads the whole sentence (docs/implementation.md §2.1).
 
 A sentence is the token sequence :math:`x = (\langle s\rangle, w_1, \dots, w_T, \langle /s\rangle)`.
 The encoder embeds every token, runs a unidirectional LSTM over the embeddings and returns the
@@ -16,7 +16,7 @@ batches (pad id 0 at the end of the shorter sentences) pass ``lengths``: the fea
 hidden state at position ``lengths - 1``. Because the LSTM reads left to right, that state has not
 seen any padding, so it equals the state of the unpadded sentence.
 
-Initialisation (notes 2.1, init table):
+Initialisation (docs/implementation.md §2.1):
 
 - ``init="small"`` (the plain encoder of the reference; VAE, beta-VAE, FB, Agg-VAE, MAE ...):
   embedding :math:`U(-0.1, 0.1)`, every other parameter :math:`U(-0.01, 0.01)`;
@@ -56,7 +56,7 @@ class LSTMEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise as ``self.init`` says (notes 2.1 init table)."""
+        """Re-initialise as ``self.init`` says (docs/implementation.md §2.1)."""
         if self.init == "default":
             self.embed.reset_parameters()
             self.lstm.reset_parameters()

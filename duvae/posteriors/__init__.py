@@ -10,6 +10,10 @@ posterior's parameters live here (see :mod:`duvae.vae` for the protocol):
 - :mod:`~duvae.posteriors.bn_vae`    ``BNVAEHead`` (BN-VAE: fixed BN scale)
 - :mod:`~duvae.posteriors.delta`     ``DeltaHead`` (delta-VAE: KL_d >= delta)
 - :mod:`~duvae.posteriors.iaf`       ``MADE``, ``IAFBlock``, ``IAFHead``, ``IAFPosterior`` (IAF+FB, IAF+BN, DU-IAF)
+
+The equations themselves are computed by :mod:`duvae.theory`'s functions, which the heads call (one
+function per equation): eq. 1's KL ``prior_kl``, eq. 6 ``variance_dropout`` (re-exported here), eq. 9
+``batchnorm_means`` and Algorithm 1's line 9 ``renormalise_scales``.
 """
 
 from duvae.posteriors.batchnorm import BatchNormMean
