@@ -2,7 +2,10 @@
 # a virtual environment in .venv with the CPU build of PyTorch, then this project with its
 # notebook and test extras.
 #
-#   make notebooks [PROFILE=cpu]   the main job: every notebook through papermill -> build/$(PROFILE)/
+#   make notebooks [PROFILE=cpu] [ONLY="02 03"]   the main job: every notebook (or those whose name
+#                                  starts with one of ONLY) through papermill -> build/$(PROFILE)/
+#   make notebooks ONLY=13 DATA=path/to/corpus/ [KIND=text|image]   notebook 13 on your own data
+#                                  (docs/your_data.md)
 #   make test                      the test suite (CI runs this through .ci/run)
 #   make lab                       JupyterLab on notebooks/, where a double-click opens a notebook
 #   make student                   the course notebooks with their answers stubbed -> build/student/
@@ -13,6 +16,10 @@ VENV    ?= .venv
 PROFILE ?= cpu
 DEVICE  ?= auto
 SEED    ?= 0
+ONLY    ?=
+# your own data for notebook 13 (a folder of train/valid/test.txt, one .txt file, or an .npz/.npy of images)
+DATA    ?=
+KIND    ?=
 # The CPU build of torch 2.13.0. On a GPU machine use e.g. TORCH="torch==2.13.0" with the CUDA index.
 TORCH   ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
@@ -24,7 +31,7 @@ BIN := $(VENV)/bin
 # py:percent file opens it as a notebook (jupytext's viewer), and no pop-up asks about news.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # The directory variables of the project; a relative one means the directory make runs in.
-DIR_VARIABLES := DUVAE_DATA_MIRROR DUVAE_DATA_DIR DUVAE_RUNS_DIR DUVAE_RESULTS_DIR DUVAE_HE2019_DIR
+DIR_VARIABLES := DUVAE_DATA_MIRROR DUVAE_DATA_DIR DUVAE_RUNS_DIR DUVAE_RESULTS_DIR DUVAE_HE2019_DIR DUVAE_YOURS_DIR
 # JupyterLab's kernels run in notebooks/, so those variables are handed to it absolute.
 ABSOLUTE_DIRS = $(foreach v,$(DIR_VARIABLES),$(if $(value $(v)),$(v)='$(abspath $(value $(v)))'))
 
@@ -44,7 +51,7 @@ $(LAB_SETTINGS): jupyter/lab/overrides.json $(VENV)/.installed
 	cp $< $@
 
 notebooks: setup
-	$(BIN)/python -m duvae.book.run --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+	$(BIN)/python -m duvae.book.run --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(DATA),--data '$(DATA)') $(if $(KIND),--kind $(KIND)) $(ONLY)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -129,8 +129,9 @@ class DamagedResult(ValueError):
     """A result file that is not a readable result: its message names the file and how to restore it."""
 
 
-#: the keys every result has (:func:`make_record`); a file without them is damaged
-REQUIRED_KEYS = ("run_id", "model", "dataset", "profile", "seed", "metrics", "config")
+#: the keys every reader of results relies on (every result of :func:`make_record` has them, and
+#: more); a file without them is damaged
+REQUIRED_KEYS = ("run_id", "model", "seed")
 
 
 def _shown(path: Path) -> str:

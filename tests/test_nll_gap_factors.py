@@ -1,4 +1,4 @@
-"""The factors of the Yahoo NLL gap (issue 29), each pinned: these tests fail if our behaviour changes.
+"""The factors of the Yahoo NLL gap (duvae.experiments.gap), each pinned: these tests fail if our behaviour changes.
 
 (a) the vocabulary and the ``_UNK`` share of the ``cpu`` test tokens; (b) which targets the NLL and
 the perplexity count; (c) the KL weight of the first step; (d) the lr-decay rule and which weights
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from duvae import trainer as trainer_mod
-from duvae.config import ADDED_FIELDS, RunConfig, run_identity
+from duvae.config import ADDED_FIELDS, REFERENCE_SEED, RunConfig, run_identity
 from duvae.data.text import BOS_ID, EOS_ID, UNK_ID, TextDataset, Vocab
 from duvae.experiments import gap, precision, table1
 from duvae.metrics import evaluate, iw_nll
@@ -192,7 +192,7 @@ def test_iw_nll_and_ppl_count_L_plus_1_targets(eos):
     metrics = trainer_mod.test_metrics(model, data, cfg.with_(train=dataclasses.replace(cfg.train, eval_iw_samples=5)))
     assert metrics["nll"] == pytest.approx(((3 * (L + eos)) + 2 * (1 + eos)) / 5 * math.log(VOCAB), abs=1e-4)
     assert metrics["ppl"] == pytest.approx(VOCAB, rel=1e-5)
-    assert data.n_tokens(x) == 3 * (L + 1)  # words + </s>, notes 4.5
+    assert data.n_tokens(x) == 3 * (L + 1)  # words + </s>, docs/implementation.md §4.5
 
 
 def test_nll_by_target_splits_the_reconstruction_term():
@@ -250,7 +250,7 @@ def test_fit_uses_kl_start_plus_one_increment_at_its_first_step(offset, monkeypa
 
 
 def test_text_decay_rule_compares_with_the_last_non_increasing_epoch():
-    """Running reference (notes 3.1): a worse epoch does not move the reference; patience and the epoch guard."""
+    """Running reference (docs/implementation.md §3.1): a worse epoch does not move the reference; patience and the epoch guard."""
     cfg = run_config("vae", "yahoo", "cpu")  # patience 2, no decay before epoch 8
     state = trainer_mod.TrainState()
     losses = [10, 9, 9.5, 9.4, 8, 8.5, 8.6, 8.7, 8.1, 8.9, 9.0]
@@ -307,7 +307,7 @@ def test_the_tested_weights_are_the_best_validation_epochs(which, tmp_path, monk
 
 def test_the_validation_loss_is_rec_plus_the_full_kl_during_annealing():
     """What decides the best epoch: rec + analytic KL at weight 1, in eval mode, even while the
-    training weight is still below 1 (notes 3.1)."""
+    training weight is still below 1 (docs/implementation.md §3.1)."""
     cfg = smoke_yahoo(epochs=2, steps_per_epoch=2, warm_up=10.0)
     torch.manual_seed(0)
     history = fit(build_model(cfg, vocab_size=VOCAB), tiny_text_data(), cfg, progress=False)
@@ -379,7 +379,7 @@ def _eval_ids(dec, x):
 # the switches keep every committed run id; the gap experiment's runs
 # ----------------------------------------------------------------------------------------------
 
-#: sha256 of the sorted run ids before the switches were added (issue 29); the cpu Yahoo runs of
+#: sha256 of the sorted run ids before the switches of the Yahoo NLL-gap study were added; the cpu Yahoo runs of
 #: table1 and figure2 changed once on purpose since, when the cpu profile moved Yahoo to fp32
 #: (before: table1 0d8b36c79fed23f0, figure2 3a0d64a9738801da)
 RUN_ID_DIGESTS = {("table1", "cpu"): "61b89a6bee832cff", ("precision", "cpu"): "237a8a1a47583d02",
@@ -402,7 +402,7 @@ def test_table1_cpu_run_ids_match_the_committed_results():
     planned = {c.run_id(): c for c in table1.runs("cpu", 3)}
     assert {i for i, c in planned.items() if c.dataset == "omniglot"} <= committed
     # Yahoo: the fp32 runs are committed as they are trained; every other committed Yahoo result is
-    # a bf16 run of the profile before the switch (issue 29), kept on disk and out of the tables
+    # a bf16 run of the profile before its switch to fp32 (the precision check), kept on disk and out of the tables
     for stale in committed - set(planned):
         record = json.loads((folder / f"{stale}.json").read_text())
         assert record["dataset"] == "yahoo" and record["precision"] == "bf16", stale
@@ -515,3 +515,24 @@ def test_gap_smoke_sweep_runs_every_factor(mirror, tmp_path, monkeypatch):
     assert all(math.isfinite(float(v.split()[0])) for v in done["NLL"])
     last = [r for r in results if r["extra"]["factor"] == "last epoch's weights tested"]
     assert last[0]["metrics"]["tested_weights"] == "last"
+
+
+def test_fidelity_table_sets_our_fp32_rows_beside_the_official_codes():
+    from dataclasses import replace as dreplace
+
+    from scipy import stats
+
+    def rec(cfg, nll):
+        return {"run_id": cfg.run_id(), "dataset": "yahoo", "metrics": {"nll": nll}, "machine": {"cpu": "x"}}
+
+    vae = [rec(gap.baseline_config("cpu", REFERENCE_SEED + s), 190.0 + 0.1 * s) for s in range(6)]
+    du = table1.row_config("DU-VAE (0.5, 0.8)", "yahoo", "cpu", REFERENCE_SEED)
+    du_fp32 = du.with_(train=dreplace(du.train, precision="fp32"))
+    other = [rec(du_fp32, 191.0), rec(du, 150.0)]  # the bf16 twin is not an fp32 run: left out
+    t = gap.fidelity_table(vae + other)
+    assert t.loc["VAE", "ours: seeds"] == 6 and t.loc["DU-VAE (0.5, 0.8)", "ours: seeds"] == 1
+    assert t.loc["VAE", "ours - official"] == pytest.approx(190.25 - sum(gap.OFFICIAL_CPU["VAE"]) / 3)
+    want = stats.ttest_ind([190.0 + 0.1 * s for s in range(6)], gap.OFFICIAL_CPU["VAE"], equal_var=False)
+    assert t.loc["VAE", "Welch t"] == pytest.approx(want.statistic) and t.loc["VAE", "p"] == pytest.approx(want.pvalue)
+    assert t.loc["DU-VAE (0.5, 0.8)", "p"] is None or t.loc["DU-VAE (0.5, 0.8)", "p"] != t.loc["DU-VAE (0.5, 0.8)", "p"]
+    assert t.loc["DU-VAE (0.6, 0.8)", "ours: seeds"] == 0

@@ -243,9 +243,8 @@ def test_student_build_with_a_wrong_answer_fails_with_its_hint(tmp_path, monkeyp
     assert "Eq. 3 (MPD per dimension): not implemented yet" in outputs  # the stub before it did not stop the run
 
 
-def test_the_readme_lists_every_exercise():
-    readme = (course.REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Teaching with this repository", 1)[1].split("\n## ", 1)[0]
+def test_the_course_page_lists_every_exercise():
+    section = (course.REPO_ROOT / "docs" / "course.md").read_text()
     for ex in EXERCISES.values():
         assert f"`check_{ex.key}`" in section and f"`{ex.function}(" in section, ex.key
     assert "make student" in section
