@@ -26,7 +26,7 @@ def test_the_cpu_size_is_table1s_runs_and_the_larger_sizes_are_new():
     assert set(by_size) == {"cpu", *scale.LARGER}
     assert len(by_size["cpu"]) == 18 and {c.run_id() for c in by_size["cpu"]} <= t1
     assert all(c.run_id() not in t1 for size in scale.LARGER for c in by_size[size])
-    assert len({c.run_id() for c in runs}) == len(runs) == 18 + 3 + 9  # yahoo_long: one seed at cpu (its cap)
+    assert len({c.run_id() for c in runs}) == len(runs) == 18 + 7 + 9  # yahoo_long: 3 + 1 + 3 seeds at cpu (its caps)
     for c in by_size["cpu"]:  # what the sweep stores with a copied Table 1 result
         assert scale.extra_from_config(c) == {"row": table1.row_of({"config": c.to_dict(), "dataset": c.dataset}),
                                               "size": "cpu"}
@@ -83,9 +83,16 @@ def test_a_size_caps_its_seeds_at_cpu_only():
     per_size = {}
     for c in cpu:
         per_size.setdefault((c.dataset, scale.size_of(c)), set()).add(c.train.seed)
-    assert len(per_size[("yahoo", "yahoo_long")]) == scale.SIZES["yahoo_long"].cpu_seeds == 1
+    long_rows = {}
+    for c in cpu:
+        if scale.size_of(c) == "yahoo_long":
+            long_rows.setdefault(scale.row_of({"config": c.to_dict(), "dataset": c.dataset}), set()).add(c.train.seed)
+    # BN-VAE keeps one seed; the VAE and DU-VAE (0.6, 0.8) get three, for the official-code comparison
+    assert {row: len(s) for row, s in long_rows.items()} == {"VAE": 3, "BN-VAE (0.6/0.6/0.5)": 1, "DU-VAE (0.6, 0.8)": 3}
     assert len(per_size[("yahoo", "cpu")]) == len(per_size[("omniglot", "omniglot_deep")]) == 3
     assert scale.seeds_at("yahoo_long", "smoke", 3) == 3 and scale.seeds_at("yahoo_long", "cpu", 2) == 1
+    assert scale.seeds_at("yahoo_long", "cpu", 2, "VAE") == 2
+    assert scale.seeds_text("yahoo_long", "cpu", 3) == "1; VAE: 3; DU-VAE (0.6, 0.8): 3"
     assert scale.SIZES["yahoo_long"].why_seeds  # a cap states its reason
 
 
