@@ -61,7 +61,7 @@ def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict
                 continue
             seen.add(run_id)
             path = result_path(results_dir, profile, name, run_id)
-            record = read_result(path) if path.is_file() else None
+            record = read_result(path, required=("wall_seconds",)) if path.is_file() else None
             rows.append({
                 "experiment": name, "dataset": cfg.dataset, "model": cfg.model.name, "run_id": run_id,
                 "standard": cfg.model.procedure == "standard",

@@ -1,32 +1,35 @@
-r"""Evaluation metrics: IW-NLL, KL, MI, AU, MPD, CE and perplexity (IMPLEMENTATION_NOTES §4, §1.4).
+r"""Evaluation metrics: IW-NLL, KL, MI, AU, MPD, CE and perplexity (docs/implementation.md §4, §1.4).
 
 Every function works on any model that honours the *model protocol* of :mod:`duvae.vae`:
 ``model.posterior(x)`` is a ``torch.distributions`` object with batch shape ``[B]`` and event shape
 ``[nz]``, ``model.prior`` has event shape ``[nz]`` and ``model.log_likelihood(x, z)`` maps
 ``z [S, B, nz]`` to ``[S, B]``. All model calls run in evaluation mode (``model.eval()``, no
-gradients) and the previous training flags are restored afterwards (notes §4).
+gradients) and the previous training flags are restored afterwards (docs/implementation.md §4).
 
-Importance-weighted NLL (notes §4.1), with :math:`z_k \sim q(z|x)`, :math:`k = 1..K`:
+Importance-weighted NLL (docs/implementation.md §4.1), with :math:`z_k \sim q(z|x)`, :math:`k = 1..K`:
 
 .. math::
     \log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x), \qquad
-    -\log p(x) \approx -\Big(\operatorname{logsumexp}_k \log w_k - \log K\Big).
+    -\log p(x) \approx -\Big(\operatorname{logsumexp}_k \log w_k - \log K\Big),
 
-KL (notes §4.2): the analytic :math:`D_{KL}[q(z|x) \| p(z)]` (paper eq. 1) when one exists,
-else the Monte-Carlo mean of :math:`\log q(z|x) - \log p(z)` (IAF, notes §1.5.6).
+the weights from :func:`log_importance_weights` (the one place they are computed) and the estimate
+from :func:`iw_nll`.
 
-Mutual information (notes §4.3), over the whole set of :math:`N` posteriors
+KL (docs/implementation.md §4.2): the analytic :math:`D_{KL}[q(z|x) \| p(z)]` (paper eq. 1) when one exists,
+else the Monte-Carlo mean of :math:`\log q(z|x) - \log p(z)` (IAF, docs/implementation.md §1.5, item 6).
+
+Mutual information (docs/implementation.md §4.3), over the whole set of :math:`N` posteriors
 :math:`q(z|x_n) = \mathcal{N}(\mu_n, \operatorname{diag} \sigma^2_n)`, one :math:`z_n \sim q(z|x_n)` each:
 
 .. math::
     I_q \approx \frac1N \sum_n \Big[-\mathcal{H}[q(z|x_n)]\Big]
     - \frac1N \sum_n \log \frac1N \sum_m \mathcal{N}(z_n; \mu_m, \sigma^2_m).
 
-Active units (notes §4.4): :math:`A_d = \operatorname{Var}_n(\mu_{n,d})` (unbiased), active if
+Active units (docs/implementation.md §4.4): :math:`A_d = \operatorname{Var}_n(\mu_{n,d})` (unbiased), active if
 :math:`A_d \ge 0.01` (the code's convention; the paper writes :math:`>`).
 
 MPD and conditional entropy: the paper's eq. 3 and eq. 5 per dimension, via :mod:`duvae.theory`
-(notes §1.4). Perplexity (notes §4.5): :math:`\exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`.
+(docs/implementation.md §1.4). Perplexity (docs/implementation.md §4.5): :math:`\exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def sample_with_log_prob(
     """Draw ``z [n_samples, B, nz]`` from ``q`` and return it with ``log q(z|x) [n_samples, B]``.
 
     Uses the posterior's own ``rsample_and_log_prob`` when it has one (the IAF's cheap
-    sampling-path density, notes §1.5.5), else ``rsample`` (or ``sample``) followed by ``log_prob``.
+    sampling-path density, docs/implementation.md §1.5, item 5), else ``rsample`` (or ``sample``) followed by ``log_prob``.
     ``eps`` (standard normal noise ``[n_samples, B, nz]``) is used as the noise by posteriors whose
     ``rsample_and_log_prob`` accepts it (the project's heads); others draw their own.
     """
@@ -134,7 +137,7 @@ def _kl_from_posterior(
     q: Distribution, prior: Distribution, samples: tuple[torch.Tensor, torch.Tensor] | None = None,
     n_samples: int = 1,
 ) -> torch.Tensor:
-    """``KL(q || prior)`` of shape ``[B]``: analytic if possible, else Monte Carlo (notes §4.2, §1.5.6).
+    """``KL(q || prior)`` of shape ``[B]``: analytic if possible, else Monte Carlo (docs/implementation.md §4.2; §1.5, item 6).
 
     ``samples`` = ``(z [S, B, nz], log_q [S, B])`` already drawn from ``q`` are reused for the Monte-Carlo
     estimate (so a single-sample ELBO uses one ``z`` for both terms); otherwise ``n_samples`` are drawn.
@@ -178,19 +181,26 @@ def iw_chunks(n_samples: int, batch: int, units: int, work_budget: int) -> tuple
     return 1, max(1, work_budget // units)
 
 
-def iw_nll(
-    model, x: torch.Tensor, n_samples: int = 500, work_budget: int = DEFAULT_WORK_BUDGET,
-    precision: str = "fp32",
+def log_importance_weights(
+    model, x: torch.Tensor, n_samples: int, work_budget: int = DEFAULT_WORK_BUDGET,
+    precision: str = "fp32", generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Importance-weighted estimate of ``-log p(x)`` in nats, shape ``[B]`` (notes §4.1).
+    r"""Importance weights of the NLL estimate (Burda et al. 2016): ``log w [K, B]``, ``K = n_samples``.
 
-    The proposal is the model's own test-time posterior. All ``K`` noise draws are made first,
-    *example by example* (``eps [B, K, nz]`` from the global generator, then transposed), so that
-    an example gets the same draws whether it is evaluated alone or in a bucket. The decoder then
-    runs on chunks of ``[samples, examples]`` bounded by ``work_budget`` (samples x examples x
-    tokens or pixels, :func:`iw_chunks`); the budget bounds memory and never changes the result.
-    ``precision="bf16"`` runs the networks' matrix products in bfloat16; the log-weights and their
-    logsumexp are float32 (:mod:`duvae.precision`).
+    .. math::
+        \log w_{k,n} = \log p(x_n|z_{k,n}) + \log p(z_{k,n}) - \log q(z_{k,n}|x_n), \qquad z_{k,n} \sim q(z|x_n),
+
+    the proposal being the model's own test-time posterior (eval mode, no gradients). The one
+    implementation of the weights: :func:`iw_nll` takes their log-mean-exp, and
+    :mod:`duvae.experiments.inside` reads the ELBO and the bounds in between from them.
+
+    All ``K`` noise draws are made first, *example by example* (``eps [B, K, nz]`` from ``generator``,
+    or the global generator if ``None``, then transposed to ``[K, B, nz]``), so an example gets the
+    same draws whether it is evaluated alone or in a bucket. The decoder then runs on chunks of
+    ``[samples, examples]`` bounded by ``work_budget`` (samples x examples x tokens or pixels,
+    :func:`iw_chunks`): the budget bounds memory and never changes the weights. ``precision="bf16"``
+    runs the networks' matrix products in bfloat16; the weights are float32 (float64 for a float64
+    model; :mod:`duvae.precision`).
     """
     _check_positive_int("n_samples", n_samples)
     device = x.device if isinstance(x, torch.Tensor) else model_device(model)
@@ -200,7 +210,11 @@ def iw_nll(
         B, nz = q.batch_shape[0], q.event_shape[0]
         mu = getattr(getattr(q, "base", q), "mu", None)
         dtype = mu.dtype if mu is not None else torch.get_default_dtype()
-        eps = torch.randn(B, n_samples, nz, device=device, dtype=dtype).transpose(0, 1)  # [K, B, nz], example-major
+        if generator is None:
+            eps = torch.randn(B, n_samples, nz, device=device, dtype=dtype)
+        else:
+            eps = torch.randn(B, n_samples, nz, generator=generator, device=generator.device, dtype=dtype).to(device)
+        eps = eps.transpose(0, 1)  # [K, B, nz], example-major
         z_all, log_q_all = sample_with_log_prob(q, n_samples, eps=eps)  # [K, B, nz], [K, B]
         dtype = torch.promote_types(log_q_all.dtype, torch.float32)  # log-weights in float32 (or float64)
         log_w = torch.empty(n_samples, B, device=device, dtype=dtype)
@@ -209,21 +223,37 @@ def iw_nll(
             xb = x[b0:b0 + b_chunk]
             for s0 in range(0, n_samples, s_chunk):
                 z = z_all[s0:s0 + s_chunk, b0:b0 + b_chunk]
-                # log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)   (notes §4.1)
+                # log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)   (docs/implementation.md §4.1)
                 log_w[s0:s0 + s_chunk, b0:b0 + b_chunk] = (
                     model.log_likelihood(xb, z).to(dtype) + prior.log_prob(z.to(dtype))
                     - log_q_all[s0:s0 + s_chunk, b0:b0 + b_chunk].to(dtype)
                 )
-        log_px = torch.logsumexp(log_w, dim=0) - math.log(n_samples)  # log (1/K) sum_k w_k
+    return log_w
+
+
+def iw_nll(
+    model, x: torch.Tensor, n_samples: int = 500, work_budget: int = DEFAULT_WORK_BUDGET,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    r"""Importance-weighted estimate of ``-log p(x)`` in nats, shape ``[B]`` (docs/implementation.md §4.1):
+    :math:`-(\operatorname{logsumexp}_k \log w_k - \log K)` of :func:`log_importance_weights`.
+
+    The noise comes from the global generator, example by example, so an example gets the same
+    estimate alone or in a bucket; ``work_budget`` bounds memory and never changes the result;
+    ``precision="bf16"`` runs the networks' matrix products in bfloat16, the log-weights and their
+    logsumexp are float32 (:mod:`duvae.precision`).
+    """
+    log_w = log_importance_weights(model, x, n_samples, work_budget, precision)  # [K, B]
+    log_px = torch.logsumexp(log_w, dim=0) - math.log(n_samples)  # log (1/K) sum_k w_k
     return -log_px
 
 
 def kl_divergence(model, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
-    """``KL(q(z|x) || p(z))`` per example, shape ``[B]`` (notes §4.2).
+    """``KL(q(z|x) || p(z))`` per example, shape ``[B]`` (docs/implementation.md §4.2).
 
     Analytic when ``torch.distributions.kl_divergence`` has a rule for (posterior, prior) or the
     posterior has ``kl_per_dim()``; otherwise the Monte-Carlo mean over ``n_samples`` draws
-    (the IAF, notes §1.5.6 — averaged, not summed, over the samples).
+    (the IAF, docs/implementation.md §1.5, item 6 — averaged, not summed, over the samples).
     """
     _check_positive_int("n_samples", n_samples)
     with evaluating(model):
@@ -234,7 +264,7 @@ def posterior_moments(model, batches: Iterable) -> tuple[torch.Tensor, torch.Ten
     """Test-time Gaussian parameters over a data set: ``(mu [N, nz], var [N, nz])``.
 
     ``batches`` yields ``x`` tensors or tuples whose first element is ``x``. For the IAF these are
-    the parameters of ``z0`` (``q.base``), as in the official code (notes §1.5.10).
+    the parameters of ``z0`` (``q.base``), as in the official code (docs/implementation.md §1.5, item 10).
     """
     device = model_device(model)
     mus, vars_ = [], []
@@ -266,7 +296,7 @@ def _check_moments(mu: torch.Tensor, var: torch.Tensor | None = None) -> None:
 def log_aggregate_posterior(
     z: torch.Tensor, mu: torch.Tensor, var: torch.Tensor, chunk_size: int | None = None
 ) -> torch.Tensor:
-    r"""``log q(z_n) = logsumexp_m log N(z_n; mu_m, diag var_m) - log N``, shape ``[M]`` (notes §4.3 step 3).
+    r"""``log q(z_n) = logsumexp_m log N(z_n; mu_m, diag var_m) - log N``, shape ``[M]`` (docs/implementation.md §4.3, step 3).
 
     ``z [M, nz]``; ``mu, var [N, nz]``. The ``[M, N]`` matrix of log-densities is built a block of
     rows at a time (``chunk_size`` rows; default: blocks of about 4M entries), and never as
@@ -306,7 +336,7 @@ def mutual_information(
     mu: torch.Tensor, var: torch.Tensor, generator: torch.Generator | None = None,
     chunk_size: int | None = None,
 ) -> float:
-    r"""The full-set MI estimator of the official code (notes §4.3), in nats.
+    r"""The full-set MI estimator of the official code (docs/implementation.md §4.3), in nats.
 
     ``mu, var [N, nz]`` are the test-time posteriors of all ``N`` examples. One
     ``z_n = mu_n + sqrt(var_n) * eps_n`` with ``eps = randn(N, nz, generator=generator)`` per
@@ -330,7 +360,7 @@ def mutual_information(
 def active_units(
     mu: torch.Tensor, threshold: float = 0.01, comparison: str = ">="
 ) -> tuple[int, torch.Tensor]:
-    """Active units (notes §4.4): ``(count, A [nz])``.
+    """Active units (docs/implementation.md §4.4): ``(count, A [nz])``.
 
     ``A_d`` is the unbiased (``N - 1``) variance of the posterior means ``mu [N, nz]`` across the
     examples. A dimension is active if ``A_d >= threshold`` (``comparison=">="``, the official
@@ -347,7 +377,7 @@ def active_units(
 
 
 def mpd_of(mu: torch.Tensor, var: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """Data-set MPD (paper eq. 3, notes §1.4): ``(total over dimensions, per-dimension [nz])``."""
+    """Data-set MPD (paper eq. 3, docs/implementation.md §1.4): ``(total over dimensions, per-dimension [nz])``."""
     from duvae.theory import mpd
 
     _check_moments(mu, var)
@@ -356,7 +386,7 @@ def mpd_of(mu: torch.Tensor, var: torch.Tensor) -> tuple[float, torch.Tensor]:
 
 
 def conditional_entropy_of(var: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """Data-set conditional entropy (paper eq. 5, notes §1.4): ``(total, per-dimension [nz])``."""
+    """Data-set conditional entropy (paper eq. 5, docs/implementation.md §1.4): ``(total, per-dimension [nz])``."""
     from duvae.theory import conditional_entropy
 
     _check_moments(var, var)
@@ -365,7 +395,7 @@ def conditional_entropy_of(var: torch.Tensor) -> tuple[float, torch.Tensor]:
 
 
 def perplexity(nll_sum: float, n_tokens: int) -> float:
-    """``PPL = exp(sum_n NLL_n / sum_n (L_n + 1))`` (notes §4.5); ``n_tokens`` counts words plus ``</s>``."""
+    """``PPL = exp(sum_n NLL_n / sum_n (L_n + 1))`` (docs/implementation.md §4.5); ``n_tokens`` counts words plus ``</s>``."""
     if n_tokens <= 0:
         raise ValueError(f"n_tokens must be > 0, got {n_tokens!r}")
     return math.exp(float(nll_sum) / n_tokens)

@@ -143,10 +143,10 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def read_result(path: str | os.PathLike) -> dict:
+def read_result(path: str | os.PathLike, required: tuple[str, ...] = REQUIRED_KEYS) -> dict:
     """One result file, read; a truncated, corrupt or foreign file raises :class:`DamagedResult`
     naming the file, what is wrong, and the two ways out (restore the committed copy, or delete it so
-    that the sweep trains the run again)."""
+    that the sweep trains the run again). ``required``: the keys the caller reads."""
     path = Path(path)
     shown = _shown(path)
     fix = (f"Restore the committed copy with `git checkout -- {shown}`, or delete the file and run the "
@@ -161,7 +161,7 @@ def read_result(path: str | os.PathLike) -> dict:
         raise DamagedResult(f"{shown} is damaged: not UTF-8 text (byte {e.start}). {fix}") from None
     if not isinstance(record, dict):
         raise DamagedResult(f"{shown} is damaged: a JSON {type(record).__name__}, not a result object. {fix}")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
+    missing = [k for k in required if k not in record]
     if missing:
         raise DamagedResult(f"{shown} is damaged: it lacks {', '.join(missing)}. {fix}")
     return record

@@ -1,4 +1,4 @@
-r"""SA-VAE: semi-amortised inference (Kim et al. 2018), IMPLEMENTATION_NOTES section 5.
+r"""SA-VAE: semi-amortised inference (Kim et al. 2018), docs/implementation.md §5.3.
 
 The encoder's Gaussian :math:`\lambda_0 = (\mu_0, \log\sigma^2_0)` is only a starting point. For
 each example, :math:`K` steps of stochastic variational inference (SGD with momentum on the
@@ -45,14 +45,17 @@ import torch
 from torch import nn
 
 from duvae.posteriors.gaussian import DiagGaussian
+from duvae.theory import prior_kl
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r""":math:`D_{KL}[\mathcal{N}(\mu, e^{\log\sigma^2}) \| \mathcal{N}(0, I)]` (paper eq. 1).
+def prior_kl_from_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r""":math:`D_{KL}[\mathcal{N}(\mu, e^{\log\sigma^2}) \| \mathcal{N}(0, I)]` summed over the dimensions.
 
-    ``mu``, ``logvar`` ``[B, nz]`` -> ``[B]`` (summed over dimensions).
+    The KL term of eq. (F), in the log-variances SVI optimises: a thin wrapper of
+    :func:`duvae.theory.prior_kl` (paper eq. 1, the one implementation), given :math:`\log\sigma^2`
+    itself so that no ``log(exp(.))`` round trip changes it. ``mu``, ``logvar`` ``[B, nz]`` -> ``[B]``.
     """
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
+    return prior_kl(mu, logvar.exp(), log_var=logvar).sum(-1)  # sum_d 1/2 (mu^2 + sigma^2 - log sigma^2 - 1)
 
 
 def negative_elbo(
@@ -69,7 +72,7 @@ def negative_elbo(
     eps = torch.randn_like(mu)
     z = mu + (0.5 * logvar).exp() * eps  # reparameterisation, [B, nz]
     rec = -model.log_likelihood(x, z[None])[0]  # -log p(x|z), [B]
-    return rec + kl_weight * gaussian_kl(mu, logvar)  # eq. (F)
+    return rec + kl_weight * prior_kl_from_logvar(mu, logvar)  # eq. (F)
 
 
 def clip_total_norm(g: torch.Tensor, max_norm: float) -> torch.Tensor:

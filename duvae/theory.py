@@ -13,7 +13,7 @@ $$D_{KL}[\mathcal{N}(m_1, v_1)\,\|\,\mathcal{N}(m_2, v_2)]
   = \tfrac12\Big(\log\tfrac{v_2}{v_1} + \tfrac{v_1}{v_2} + \tfrac{(m_1-m_2)^2}{v_2} - 1\Big),$$
 
 the logs cancel in the sum of both directions, and with $x_1, x_2$ i.i.d. (pairs $i = j$ included,
-weight $1/N^2$) the mutual posterior diversity is, per dimension (notes 1.3.4: one "$-1$" per $d$),
+weight $1/N^2$) the mutual posterior diversity is, per dimension (docs/implementation.md §1.3, item 4: one "$-1$" per $d$),
 
 $$\mathrm{MPD}_d = \tfrac12\Big(\mathbb{E}\Big[\tfrac{(\mu_{1,d}-\mu_{2,d})^2}{\sigma^2_{2,d}}\Big]
   + \mathbb{E}[\sigma^2_d]\,\mathbb{E}[1/\sigma^2_d] - 1\Big), \qquad
@@ -57,6 +57,29 @@ $\hat\mu_d = \gamma_d (\mu_d - \mu_{\mathcal{B}_d}) / \sqrt{\sigma^2_{\mathcal{B
 $\beta_d$ and batch variance $\gamma_d^2\,\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon) \approx \gamma_d^2$;
 rescaling $\gamma_d \leftarrow \gamma_d\,\gamma/\sqrt{\mathrm{mean}_k\,\gamma_k^2}$ keeps
 $\sum_d \mathrm{Var}[\hat\mu_d] = n_z\gamma^2$, which feeds the lower bounds above.
+
+One function per equation. Each equation the package computes has exactly one function, in this
+module, and training runs that function (``tests/test_equations.py`` holds the map and checks it):
+
+=================================  ===========================================  ================================
+equation                           function                                     called in training by
+=================================  ===========================================  ================================
+eq. 1, the KL term                 :func:`prior_kl`                             ``DiagGaussian.kl_per_dim``
+eq. 2, MPD as a mean of SKLs       :func:`pairwise_skl_mpd` (a check of eq. 3)  --
+eq. 3, MPD in closed form          :func:`mpd`                                  ``metrics.evaluate``
+eq. 4-5, conditional entropy       :func:`conditional_entropy`                  ``metrics.evaluate``
+eq. 6, variance dropout            :func:`variance_dropout`                     ``DUHead``, ``IAFHead``
+eq. 7, Proposition 1               :func:`expected_mpd_under_dropout`,          --
+                                   :func:`expected_ce_under_dropout`
+eq. 8, the MPD bound               :func:`mpd_dropout_bound`                    --
+eq. 9, BN on the means             :func:`batchnorm_means`                      ``BatchNormMean``
+Algorithm 1, line 9                :func:`renormalise_scales`                   ``BatchNormMean``
+=================================  ===========================================  ================================
+
+The notebooks call the same functions. Where they want another form, the form is a thin wrapper with
+a test that it equals the function on the same draws: :func:`dropout_variance` is eq. 6 from
+$\sigma^2$ (the training heads hold the excess $\sigma^2 - \alpha$), with the floor checked. Outside
+this module: the importance weights of the NLL estimate are :func:`duvae.metrics.log_importance_weights`.
 """
 
 from __future__ import annotations
@@ -66,6 +89,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 ALPHA = 1.0 / (2.0 * math.pi * math.e)  # zero-entropy noise variance, Section 3.1
@@ -135,10 +159,15 @@ def gaussian_entropy(var: Tensor) -> Tensor:
     return 0.5 * (LOG_2PI_E + torch.log(var))
 
 
-def prior_kl(mu: Tensor, var: Tensor) -> Tensor:
-    r"""$D_{KL}[\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)] = \tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$
-    per entry (the KL term of eq. 1)."""
-    return 0.5 * (mu**2 + var - torch.log(var) - 1.0)
+def prior_kl(mu: Tensor, var: Tensor, log_var: Tensor | None = None) -> Tensor:
+    r"""Eq. 1, the KL term: $D_{KL}[\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)]
+    = \tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ per entry (broadcasting; ``[B, nz]`` -> ``[B, nz]``).
+
+    ``log_var`` is $\log\sigma^2$ for a caller that holds it (SA-VAE optimises the log-variances,
+    :func:`duvae.sa_vae.prior_kl_from_logvar`): it replaces ``torch.log(var)``, sparing a round trip.
+    """
+    log_var = torch.log(var) if log_var is None else log_var
+    return 0.5 * (mu**2 + var - log_var - 1.0)  # eq. 1: 1/2 (mu^2 + sigma^2 - log sigma^2 - 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,7 +184,7 @@ def _mean_term(mu: Tensor, inv_var: Tensor) -> Tensor:
 
 
 def mpd(mu: Tensor, var: Tensor) -> Tensor:
-    r"""Mutual posterior diversity per dimension, eq. 3 (with the per-dimension $-1$, notes 1.3.4).
+    r"""Eq. 3: mutual posterior diversity per dimension (with the per-dimension $-1$, docs/implementation.md §1.3, item 4).
 
     $\mathrm{MPD}_d = \tfrac12\big(\mathbb{E}[(\mu_{1,d}-\mu_{2,d})^2/\sigma^2_{2,d}]
     + \mathbb{E}[\sigma^2_d]\mathbb{E}[1/\sigma^2_d] - 1\big)$ over the empirical distribution of the $N$
@@ -168,7 +197,7 @@ def mpd(mu: Tensor, var: Tensor) -> Tensor:
 
 
 def pairwise_skl_mpd(mu: Tensor, var: Tensor, chunk_size: int = 256) -> Tensor:
-    r"""Brute-force eq. 2: $\frac{1}{N^2}\sum_{i,j} D_{SKL}[q_i\|q_j]$ per dimension, ``[N, nz] -> [nz]``.
+    r"""Eq. 2, by brute force: $\frac{1}{N^2}\sum_{i,j} D_{SKL}[q_i\|q_j]$ per dimension, ``[N, nz] -> [nz]``.
 
     $O(N^2 n_z)$ work, done ``chunk_size`` rows at a time (memory ``chunk_size * N * nz``). For checking
     :func:`mpd` only.
@@ -221,7 +250,7 @@ def mpd_lower_bound(mu: Tensor, var: Tensor | None = None, var_max: float | Tens
 
 
 def conditional_entropy(var: Tensor) -> Tensor:
-    r"""Conditional entropy per dimension, eq. 5: $\tfrac12\log 2\pi e + \tfrac12\mathbb{E}[\log\sigma^2_d]$.
+    r"""Eq. 4-5: conditional entropy per dimension, $\tfrac12\log 2\pi e + \tfrac12\mathbb{E}[\log\sigma^2_d]$.
 
     ``var``: ``[..., N, nz]`` -> ``[..., nz]``; exactly 0 in a dimension whose variances all equal
     $\alpha = 1/(2\pi e)$, and $\to -\infty$ as $\sigma^2 \to 0$.
@@ -255,16 +284,53 @@ def _randint(high: int, shape, generator: torch.Generator | None, device: torch.
     return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
 
 
-def dropout_variance(var: Tensor, p: float, alpha: float = ALPHA, generator: torch.Generator | None = None) -> Tensor:
-    r"""Eq. 6: $\hat\sigma^2 = g(\sigma^2 - \alpha) + \alpha$, $g \sim \mathrm{Bernoulli}(p)/p$ i.i.d. per entry.
+def check_p_keep(p_keep: float) -> float:
+    """The keep probability ``p_keep`` (the paper's $p$) as a float in (0, 1]; raises otherwise."""
+    p_keep = float(p_keep)
+    if not (0 < p_keep <= 1):
+        raise ValueError(f"p_keep (keep probability p) must be in (0, 1], got {p_keep}")
+    return p_keep
 
-    ``p`` is the keep probability (the code's ``p_drop = 1 - p``); ``var`` (any shape) must be
-    $\ge \alpha$. $\mathbb{E}_B[\hat\sigma^2] = \sigma^2$ and $\hat\sigma^2 \ge \alpha$ always.
+
+def variance_dropout(
+    excess: Tensor, p_keep: float, alpha: float, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Eq. 6: $\hat\sigma^2 = g\,(\sigma^2 - \alpha) + \alpha$, $g \sim \mathrm{Bernoulli}(p)/p$ i.i.d. per entry.
+
+    The one implementation of eq. 6: the DU-VAE and DU-IAF heads call it in training
+    (:class:`~duvae.posteriors.du.DUHead`, :class:`~duvae.posteriors.iaf.IAFHead`), and
+    :func:`dropout_variance` (the notebooks' form) calls it.
+
+    ``excess`` is $\sigma^2 - \alpha \ge 0$, any shape (``[B, nz]`` in the heads, e.g. $\exp(l)$): the
+    heads hold the excess, so no precision is lost subtracting $\alpha$ back. ``p_keep`` is the keep
+    probability $p$ (the code's ``p_drop = 1 - p``); one independent $g$ per entry, drawn with
+    ``torch.bernoulli`` from ``generator`` (which must live on ``excess``'s device; the global one if
+    ``None``). ``p_keep = 1`` draws nothing and returns $\sigma^2$. $\mathbb{E}_g[\hat\sigma^2] = \sigma^2$
+    (Proposition 1, eq. 7, line 1) and $\hat\sigma^2 \ge \alpha$ always. Returns ``excess``'s shape.
+    """
+    p_keep = check_p_keep(p_keep)
+    if p_keep == 1.0:
+        return excess + alpha
+    keep = torch.bernoulli(torch.full_like(excess, p_keep), generator=generator)  # keep ~ Bernoulli(p)
+    g = keep / p_keep  # g = keep / p, E[g] = 1
+    return g * excess + alpha  # eq. 6: g (sigma^2 - alpha) + alpha
+
+
+def dropout_variance(var: Tensor, p: float, alpha: float = ALPHA, generator: torch.Generator | None = None) -> Tensor:
+    r"""The notebooks' form of eq. 6, from $\sigma^2$: :func:`variance_dropout` of the excess $\sigma^2 - \alpha$.
+
+    A thin wrapper of the training function, with the same draws for the same generator state
+    (``tests/test_theory.py`` checks it). On top, it checks ``p`` (the keep probability) and ``alpha``,
+    refuses ``var < alpha`` (where eq. 6 could give $\hat\sigma^2 \le 0$), and takes a generator on any
+    device: the dropout then runs on the generator's device and the result comes back to ``var``'s.
+    ``var``: any shape, returns that shape; $\mathbb{E}_B[\hat\sigma^2] = \sigma^2$, $\hat\sigma^2 \ge \alpha$.
     """
     p, alpha = _check_p(p), _check_alpha(alpha)
     _check_floor(var, alpha)
-    g = (_uniform(var.shape, generator, var) < p).to(var.dtype) / p  # g ~ Bernoulli(p) / p
-    return g * (var - alpha) + alpha  # eq. 6
+    excess = var - alpha  # sigma^2 - alpha >= 0
+    if generator is not None and generator.device != var.device:
+        return variance_dropout(excess.to(generator.device), p, alpha, generator).to(var.device)  # eq. 6
+    return variance_dropout(excess, p, alpha, generator)  # eq. 6
 
 
 def expected_inverse_dropout_variance(var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
@@ -279,7 +345,7 @@ def expected_inverse_dropout_variance(var: Tensor, p: float, alpha: float = ALPH
 
 
 def expected_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
-    r"""$\mathrm{MPD}_{p_\mathcal{D}\cdot B}$ of eq. 7, per dimension, in closed form.
+    r"""Eq. 7, line 2: $\mathrm{MPD}_{p_\mathcal{D}\cdot B}$ per dimension, in closed form.
 
     The family is $(\mu_x, \hat\sigma^2_{x,B})$ with $(x, B)$ drawn from the product of the data and the
     Bernoulli masks, two draws i.i.d. (so the pair $i = j$ carries independent masks):
@@ -292,7 +358,7 @@ def expected_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float =
 
 
 def expected_batch_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
-    r"""$\mathbb{E}_B[\mathrm{mpd}(\mu, \hat\sigma^2)]$: the expectation of the *mini-batch* diagnostic (notes 1.4)
+    r"""$\mathbb{E}_B[\mathrm{mpd}(\mu, \hat\sigma^2)]$: the expectation of the *mini-batch* diagnostic (docs/implementation.md §1.4)
     after one dropout draw on a fixed batch of $N$ posteriors, per dimension.
 
     Differs from :func:`expected_mpd_under_dropout` only on the diagonal pairs $i = j$, which share one
@@ -307,7 +373,7 @@ def expected_batch_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: f
 
 
 def expected_ce_under_dropout(var: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
-    r"""$H_{q_\phi\cdot B}(z|x)$ of eq. 7 per dimension:
+    r"""Eq. 7, line 3: $H_{q_\phi\cdot B}(z|x)$ per dimension,
     $\tfrac12\log 2\pi e + \tfrac12\mathbb{E}\big[p\log(\alpha + (\sigma^2-\alpha)/p) + (1-p)\log\alpha\big]$.
 
     ``[..., N, nz] -> [..., nz]``; equals :func:`conditional_entropy` at $p=1$ and tends to 0 as $p \to 0$.
@@ -321,7 +387,7 @@ def expected_ce_under_dropout(var: Tensor, p: float, alpha: float = ALPHA) -> Te
 
 
 def mpd_dropout_bound(mu: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
-    r"""Eq. 8 per dimension: $\frac{1-p}{\alpha}\mathrm{Var}[\mu_d]$; the sum over $d$ is the paper's bound
+    r"""Eq. 8: per dimension $\frac{1-p}{\alpha}\mathrm{Var}[\mu_d]$; the sum over $d$ is the paper's bound
     $\mathrm{MPD}_{p_\mathcal{D}\cdot B} \ge \frac{1-p}{\alpha}\sum_d \mathrm{Var}[\mu_d]$
     (needs $\sigma^2 \ge \alpha$).
 
@@ -532,38 +598,71 @@ def mc_dropout_effects(
 # --------------------------------------------------------------------------------------------------
 
 
-def batchnorm_means(m: Tensor, w: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
-    r"""Eq. 9 in training mode,
-    $\hat\mu_d = w_d(m_d - \mu_{\mathcal{B}_d})/\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + b_d$,
-    with the batch mean and the biased batch variance over the rows. ``m``: ``[B, nz]``; ``w``, ``b``: ``[nz]``.
+def batchnorm_means(
+    m: Tensor,
+    w: Tensor,
+    b: Tensor,
+    eps: float = 1e-5,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    training: bool = True,
+    momentum: float = 0.1,
+) -> Tensor:
+    r"""Eq. 9: $\hat\mu_d = w_d\,(m_d - \mu_{\mathcal{B}_d})/\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon} + b_d$,
+    with $w = \gamma_\mu$ the scales and $b = \beta_\mu$ the shifts.
 
-    The output has batch mean $b_d$ and batch variance
-    $w_d^2\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon)$.
+    The one implementation of eq. 9: :class:`~duvae.posteriors.batchnorm.BatchNormMean` (the DU-VAE,
+    BN-VAE and IAF heads) calls it in training and evaluation, and the notebooks call it as it is.
+
+    ``m``: raw means ``[B, nz]``; ``w``, ``b``: ``[nz]``; returns $\hat\mu$ ``[B, nz]``. In training mode
+    (the default) $\mu_{\mathcal{B}}$ and $\sigma^2_{\mathcal{B}}$ are the batch mean and the *biased* batch
+    variance over the rows (``B >= 2``), so the output has batch mean $b_d$ and batch variance
+    $w_d^2\sigma^2_{\mathcal{B}_d}/(\sigma^2_{\mathcal{B}_d}+\epsilon)$; ``running_mean`` / ``running_var``
+    ``[nz]``, if given, are updated in place (``momentum``, unbiased variance: PyTorch's convention).
+    With ``training=False`` the running statistics replace the batch's (any ``B``). The arithmetic is
+    ``torch.nn.functional.batch_norm``'s, which needs ``eps > 0``.
     """
-    if m.dim() != 2 or m.shape[0] < 2:
-        raise ValueError(f"m must have shape [B, nz] with B >= 2, got {tuple(m.shape)}")
+    if m.dim() != 2 or (training and m.shape[0] < 2):
+        raise ValueError(f"m must have shape [B, nz] with B >= 2 in training mode, got {tuple(m.shape)}")
     if w.shape != (m.shape[1],) or b.shape != (m.shape[1],):
         raise ValueError(f"w and b must have shape [{m.shape[1]}], got {tuple(w.shape)} and {tuple(b.shape)}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    mean_b = m.mean(dim=0)
-    var_b = m.var(dim=0, unbiased=False)
-    return w * (m - mean_b) / torch.sqrt(var_b + eps) + b  # eq. 9
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batchnorm_means with training=False needs running_mean and running_var")
+    # eq. 9: w (m - mu_B) / sqrt(sigma_B^2 + eps) + b, mu_B and sigma_B^2 the batch's (or the running) statistics
+    return F.batch_norm(m, running_mean, running_var, w, b, training=training, momentum=momentum, eps=eps)
+
+
+def check_gamma(gamma: float) -> float:
+    r"""The target scale $\gamma$ as a float, finite and ``> 0``; raises otherwise."""
+    gamma = float(gamma)
+    if not (gamma > 0 and math.isfinite(gamma)):
+        raise ValueError(f"gamma must be a finite number > 0, got {gamma}")
+    return gamma
 
 
 def renormalise_scales(w: Tensor, gamma: float) -> Tensor:
-    r"""Algorithm 1, line 9: $w_d \leftarrow w_d\,\gamma/\sqrt{\mathrm{mean}_k w_k^2}$,
-    so that $\mathrm{mean}_d w_d^2 = \gamma^2$.
+    r"""Algorithm 1, line 9: $w_d \leftarrow w_d\,\gamma/\sqrt{\mathrm{mean}_k w_k^2}$, so that
+    $\mathrm{mean}_d w_d^2 = \gamma^2$ (the paper's fixed mean scale, $\mathbb{E}_d[\gamma_{\mu_d}^2] = \gamma^2$).
 
-    ``w``: ``[nz]`` BN scales; returns a new tensor (idempotent). Raises if ``gamma <= 0`` or all ``w`` are 0.
+    The one implementation of the rescaling: :meth:`BatchNormMean.renormalise_scale
+    <duvae.posteriors.batchnorm.BatchNormMean.renormalise_scale>` calls it before every forward.
+    ``w``: ``[nz]`` BN scales; returns a new tensor (idempotent, signs kept); raises if ``gamma`` is
+    not a finite number ``> 0``.
+
+    **Every scale zero.** Then there is no direction to keep, and the scales are reset to $\gamma$,
+    their initialisation (Algorithm 1, line 1): that is the one point of the sphere
+    $\{\mathrm{mean}_d w_d^2 = \gamma^2\}$ that favours no dimension, and it restores
+    $\sum_d \mathrm{Var}[\hat\mu_d] = n_z\gamma^2$, the constraint the paper fixes. Raising would stop a
+    training run at the one moment the constraint is needed, and dividing by the zero RMS would give
+    NaN. (The test ``rms > 0`` also fails for a NaN RMS, so NaN scales are reset too; a NaN loss
+    stops training before that, :class:`duvae.trainer.NonFiniteLossError`.) The choice is made on the
+    device with ``torch.where``: no host synchronisation at every forward.
     """
-    gamma = float(gamma)
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got gamma={gamma}")
-    rms = torch.sqrt((w**2).mean())
-    if not bool(rms > 0):
-        raise ValueError("cannot renormalise BN scales that are all zero")
-    return w * (gamma / rms)  # Alg. 1 line 9
+    gamma = check_gamma(gamma)
+    rms = w.pow(2).mean().sqrt()  # sqrt(E_d[gamma_mu_d^2])
+    return torch.where(rms > 0, w * (gamma / rms), torch.full_like(w, gamma))  # Alg. 1 line 9
 
 
 def bn_kl_lower_bound(w: Tensor, b: Tensor) -> Tensor:
@@ -575,25 +674,6 @@ def bn_kl_lower_bound(w: Tensor, b: Tensor) -> Tensor:
     KL is at least $n_z\gamma^2/2$. ``w``, ``b``: ``[nz]`` -> ``[nz]``.
     """
     return 0.5 * (w**2 + b**2)
-
-
-class MeanBatchNorm(nn.Module):
-    r"""A learnable BN on the posterior means, eq. 9 in training mode (batch statistics), with the
-    DU-VAE initialisation $w = \gamma$, $b = 0$ (Algorithm 1, line 1). ``[B, nz] -> [B, nz]``."""
-
-    def __init__(self, nz: int, gamma: float, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.full((nz,), float(gamma)))  # gamma_mu
-        self.bias = nn.Parameter(torch.zeros(nz))  # beta_mu
-
-    def forward(self, m: Tensor) -> Tensor:
-        return batchnorm_means(m, self.weight, self.bias, self.eps)  # eq. 9
-
-    @torch.no_grad()
-    def renormalise_(self, gamma: float) -> None:
-        """Algorithm 1, line 9, in place (outside autograd)."""
-        self.weight.copy_(renormalise_scales(self.weight, gamma))
 
 
 @dataclass
@@ -618,8 +698,11 @@ def fit_bn_scales(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> BNScaleHistory:
-    r"""Train a :class:`MeanBatchNorm` (weight init $\gamma$, bias 0) with plain SGD on a toy regression that
-    pulls the scales apart, optionally applying Algorithm 1 line 9 after every step.
+    r"""Train a BN on the means (scales $w$ initialised to $\gamma$, shifts $b$ to 0, Algorithm 1 line 1) with
+    plain SGD on a toy regression that pulls the scales apart, optionally applying Algorithm 1 line 9
+    after every step. The layer is the training one's arithmetic: :func:`batchnorm_means` (eq. 9) and
+    :func:`renormalise_scales` (line 9), the two functions :class:`~duvae.posteriors.batchnorm.BatchNormMean`
+    runs.
 
     Each step draws means $m \sim \mathcal{N}(c, \mathrm{diag}\,k^2)$ (fixed random offsets $c$ and
     spreads $k$), standardises them in the batch ($\tilde m$) and regresses $\hat\mu = \mathrm{BN}(m)$ on
@@ -636,27 +719,29 @@ def fit_bn_scales(
     device = torch.device(device)
     s = target_scales.to(device=device, dtype=torch.float32)
     nz = s.shape[0]
-    bn = MeanBatchNorm(nz, gamma, eps).to(device)
+    gamma = check_gamma(gamma)
+    weight = nn.Parameter(torch.full((nz,), gamma, device=device))  # gamma_mu, initialised to gamma
+    bias = nn.Parameter(torch.zeros(nz, device=device))  # beta_mu, initialised to 0
     like = torch.empty(0, device=device)
 
     def normal(shape):
         return _normal(shape, generator, like)
 
     offsets, spreads, beta_star = 3.0 * normal((nz,)), torch.exp(normal((nz,))), normal((nz,))
-    scales, shifts, losses = [bn.weight.detach().clone()], [bn.bias.detach().clone()], []
+    scales, shifts, losses = [weight.detach().clone()], [bias.detach().clone()], []
     for _ in range(steps):
         m = offsets + spreads * normal((batch_size, nz))
         m_std = (m - m.mean(0)) / m.std(0, unbiased=False)
         target = s * m_std + beta_star + noise * normal((batch_size, nz))
-        loss = ((bn(m) - target) ** 2).sum(dim=1).mean()
-        weight_grad, bias_grad = torch.autograd.grad(loss, (bn.weight, bn.bias))
+        loss = ((batchnorm_means(m, weight, bias, eps) - target) ** 2).sum(dim=1).mean()  # eq. 9
+        weight_grad, bias_grad = torch.autograd.grad(loss, (weight, bias))
         with torch.no_grad():  # Alg. 1 line 8: a plain SGD step on gamma_mu and beta_mu
-            bn.weight -= lr * weight_grad
-            bn.bias -= lr * bias_grad
-        if renormalise:
-            bn.renormalise_(gamma)  # Alg. 1 line 9
-        scales.append(bn.weight.detach().clone())
-        shifts.append(bn.bias.detach().clone())
+            weight -= lr * weight_grad
+            bias -= lr * bias_grad
+            if renormalise:
+                weight.copy_(renormalise_scales(weight, gamma))  # Alg. 1 line 9
+        scales.append(weight.detach().clone())
+        shifts.append(bias.detach().clone())
         losses.append(loss.detach())
     scales_t = torch.stack(scales).cpu()
     return BNScaleHistory(

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 01 · Diversity and uncertainty of the latent space (paper §3.1, eq. 2-5)
+# # 01 · Diversity and uncertainty of the latent space (the paper, Section 3.1, eq. 2-5)
 #
 # DU-VAE judges a latent space by two numbers that depend only on the posterior parameters
 # $(\mu_{x}, \sigma^2_{x})$ of the data:
@@ -93,7 +93,7 @@ print(f"profile={profile}: {P}; device={dev}; alpha = 1/(2 pi e) = {T.ALPHA:.7f}
 #    \qquad \mathrm{MPD} = \sum_d \mathrm{MPD}_d .$$
 #
 # This is eq. 3, with one "$-1$" **per dimension** (the paper prints a single $-1$ outside the sum;
-# notes §1.3.4 — the per-dimension form is the one that gives $\mathrm{MPD} = 0$ for identical
+# docs/implementation.md §1.3, item 4 — the per-dimension form is the one that gives $\mathrm{MPD} = 0$ for identical
 # posteriors, checked below). Expanding the square over $x_1$ first,
 # $\mathbb{E}_1[(\mu_1 - \mu_2)^2] = (\mu_2 - \bar\mu)^2 + \mathrm{Var}[\mu]$, gives an $O(N n_z)$
 # formula (`duvae.theory.mpd`) instead of the $O(N^2 n_z)$ pair average (`pairwise_skl_mpd`).
@@ -150,7 +150,7 @@ print(f"identical posteriors: per-dimension '-1' -> {per_dimension_form:.3g}, si
 assert abs(per_dimension_form) < 1e-12 and math.isclose(literal_form, (P.nz - 1) / 2, rel_tol=1e-12)
 
 # %% [markdown]
-# ## 2. A lower bound on MPD from the spread of the means (§3.1, "see Supplementary")
+# ## 2. A lower bound on MPD from the spread of the means (the paper, Section 3.1, "see Supplementary")
 #
 # Suppose every variance is bounded, $\sigma^2_{x,d} \le c$ ($c = 1$ "in most practical cases"). Then
 #
@@ -244,7 +244,7 @@ assert bool(((ce_mc - ce).abs() < 5 * ce_se).all()), "Monte Carlo entropy disagr
 # entropy. For Gaussians $z + \epsilon \sim \mathcal{N}(\mu, \sigma^2 + \alpha)$, so
 # $H = \tfrac12\log(2\pi e(\sigma^2 + \alpha)) = \tfrac12\log(1 + \sigma^2/\alpha) \ge 0$, with equality
 # only when the total variance is $\alpha$. In the code this is a variance floor,
-# $\sigma^2 = \exp(l) + \alpha$ (notes §1.1.4 and §1.3.2).
+# $\sigma^2 = \exp(l) + \alpha$ (docs/implementation.md §1.1, step 4 and §1.3, item 2).
 
 # %%
 v = torch.logspace(-12, 2, 400, dtype=DTYPE)

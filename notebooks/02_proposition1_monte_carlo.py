@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 02 · Proposition 1: dropout on the variances, checked by Monte Carlo (paper §3.2, eq. 6-8)
+# # 02 · Proposition 1: dropout on the variances, checked by Monte Carlo (the paper, Section 3.2, eq. 6-8)
 #
 # DU-VAE drops out the *excess* of each posterior variance over the floor $\alpha = 1/(2\pi e)$ (eq. 6):
 #
@@ -286,7 +286,7 @@ print("... while eq. 8 holds for every p on the grid")
 # **(a) The floor $\sigma^2 \ge \alpha$.** Every proof above uses it. Without it, eq. 6 maps a variance
 # $\sigma^2 < \alpha$ to $u = \alpha + (\sigma^2 - \alpha)/p$, which is negative once $p < 1 - \sigma^2/\alpha$.
 # In the official code the floor and the dropout switch on together, only when the KL weight reaches
-# 1 (notes §1.3.1), so this never happens there; `dropout_variance` refuses such input.
+# 1 (docs/implementation.md §1.3, item 1), so this never happens there; `dropout_variance` refuses such input.
 
 # %%
 v_low, p_low = 0.5 * A, 0.3
@@ -318,7 +318,7 @@ print((relative["mpd_gap"] / relative["mpd_plain"]).rename("relative MPD gap at 
 # %% [markdown]
 # **(c) Eq. 8 is a statement about the expectation over masks, not about one mini-batch.**
 # $\mathrm{MPD}_{\mathcal{D}\cdot B}$ averages over the masks. The diagnostic the official code logs
-# (notes §1.4) is the MPD of *one* mini-batch after *one* mask draw, and that number can fall below
+# (docs/implementation.md §1.4) is the MPD of *one* mini-batch after *one* mask draw, and that number can fall below
 # $\frac{1-p}{\alpha}\sum_d\mathrm{Var}[\mu_d]$: if every entry happens to be kept, all variances are
 # inflated by $1/p$ and nothing sits at $\alpha$. A two-point example, then random mini-batches of 32
 # from the `loguniform` family: the fraction of single mask draws whose MPD falls below the bound of

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 03 · Batch normalisation on the means (paper §3.3, eq. 9, Algorithm 1)
+# # 03 · Batch normalisation on the means (the paper, Section 3.3, eq. 9, Algorithm 1)
 #
 # Dropout on the variances (notebook 02) gives the lower bound of eq. 8,
 # $\mathrm{MPD}_{p_\mathcal{D}\cdot B} > \frac{1-p}{\alpha}\sum_d\mathrm{Var}[\mu_d]$. DU-VAE makes the right-hand
@@ -78,7 +78,9 @@ print(f"profile={profile}: {P}; device={dev}; gamma={gamma}, p={p_keep}")
 # Raw means $m$ with arbitrary location and spread per dimension (an encoder head's output), random
 # scales renormalised to root-mean-square $\gamma$, random shifts. With the biased batch variance
 # $s_d^2$, the output's batch variance is exactly $\gamma_{\mu_d}^2\,s_d^2/(s_d^2 + \epsilon)$, its mean
-# exactly $\beta_{\mu_d}$. `batchnorm_means` is checked against PyTorch's `BatchNorm1d` in training mode.
+# exactly $\beta_{\mu_d}$. `batchnorm_means` is checked against PyTorch's `BatchNorm1d` in training mode. It is
+# the function the training heads run (`BatchNormMean`, in DU-VAE, BN-VAE and the IAF heads), as is
+# `renormalise_scales` for line 9.
 
 # %%
 loc = 3 * torch.randn(nz, generator=gen, dtype=DTYPE)  # per-dimension location of the raw means
@@ -110,9 +112,10 @@ batch.round(5)
 # %% [markdown]
 # ## 2. The renormalisation during training (Algorithm 1, lines 8-9)
 #
-# A tiny learnable BN layer (`theory.MeanBatchNorm`, scales initialised to $\gamma$, shifts to 0) is
-# trained with plain SGD on a toy regression whose optimum pulls the scales apart: target scales
-# $s_d$ spread from 0 to 2 (`theory.fit_bn_scales`). Run once with the renormalisation after every
+# A tiny learnable BN layer (scales initialised to $\gamma$, shifts to 0; `batchnorm_means` and
+# `renormalise_scales`, the two functions `BatchNormMean` runs) is trained with plain SGD on a toy
+# regression whose optimum pulls the scales apart: target scales $s_d$ spread from 0 to 2
+# (`theory.fit_bn_scales`). Run once with the renormalisation after every
 # step, once without. Without it the scales go to $s$ and their mean square to
 # $\overline{s^2} \ne \gamma^2$; with it the mean square stays $\gamma^2$ at every step, while the
 # *shape* of the scale vector is still learned — projected gradient descent on the sphere
@@ -315,9 +318,14 @@ check_alg1_step9(my_renormalise_scales)
 # went to 0 the MPD would be 0 while the KL stays at least $\tfrac12\sum_d\beta_{\mu_d}^2$ (case 2 of
 # section 5). Step 9 fixes the mean square of the scales at $\gamma^2$: one scale may still reach 0
 # (section 2), but then the others grow, $\sum_d\mathrm{Var}[\hat\mu_d] = n\gamma^2$ stays, and so do the
-# MPD bounds of section 4.
+# MPD bounds of section 4. Should *every* scale reach 0, step 9 has no direction to keep (it would
+# divide by 0): `renormalise_scales`, the one implementation training runs, then resets the scales
+# to $\gamma$, their initialisation (Algorithm 1, line 1), which restores the constraint.
 
 # %%
 scales = torch.tensor([0.0, 0.5, 0.5, 0.5], dtype=DTYPE)
 print("one scale at 0, after step 9:", T.renormalise_scales(scales, gamma).tolist(),
       "mean square", round(T.renormalise_scales(scales, gamma).pow(2).mean().item(), 6), "= gamma^2")
+all_zero = T.renormalise_scales(torch.zeros(4, dtype=DTYPE), gamma)
+print("every scale at 0, after step 9:", all_zero.tolist())
+assert torch.equal(all_zero, torch.full((4,), gamma, dtype=DTYPE))

@@ -268,6 +268,109 @@ def test_iw_nll_rejects_bad_arguments(kwargs):
         metrics.iw_nll(model, model.sample_x(2, gen), **kwargs)
 
 
+# iw_nll's output before the importance weights moved into log_importance_weights, recorded on this
+# project's CPU machine (float.hex, so every bit is kept): the toy below, torch.manual_seed(11), K = 37.
+# The refactor had to keep them bit for bit. (A CPU with another libm could change the last bits; then
+# _iw_nll_before_the_weights_moved below, run on that machine, is the reference.)
+IW_NLL_RECORDED = {
+    torch.float64: ["0x1.4500d580ccdadp+3", "0x1.6e53f317f214ep+2", "0x1.bec2d1b213092p+2", "0x1.abfcbe2bb2432p+2",
+                    "0x1.ec0710f073570p+2", "0x1.9b7ba2b5cff3cp+2", "0x1.fb189a9576478p+2", "0x1.f0c49093061f0p+2",
+                    "0x1.a95dae2a25ee2p+2", "0x1.15c17bd69067ap+3"],
+    torch.float32: ["0x1.d7c3b40000000p+2", "0x1.3796de0000000p+3", "0x1.b390660000000p+2", "0x1.c50e300000000p+2",
+                    "0x1.bd695c0000000p+2", "0x1.bb36440000000p+2", "0x1.94a6740000000p+2", "0x1.da75b40000000p+2",
+                    "0x1.7abfae0000000p+2", "0x1.4cee500000000p+3"],
+}
+
+
+def _recorded_toy(dtype):
+    """The toy of IW_NLL_RECORDED: a diagonal proposal a little off the true posterior."""
+    from duvae.posteriors.gaussian import DiagGaussian
+
+    model, gen = make_model(seed=12, orthogonal=False, dtype=dtype)
+    x = model.sample_x(10, gen)
+    mean, sigma = model.true_posterior_params(x)
+    var = 1.3 * sigma.diagonal().expand_as(mean)
+    model.proposal = lambda x: DiagGaussian(mean + 0.1, var)
+    return model, x
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("work_budget", [1, 3, 350, 1 << 16])
+def test_iw_nll_is_bit_identical_to_its_recorded_output(dtype, work_budget):
+    model, x = _recorded_toy(dtype)
+    torch.manual_seed(11)
+    got = metrics.iw_nll(model, x, n_samples=37, work_budget=work_budget)
+    assert got.dtype == dtype
+    assert [float(v).hex() for v in got] == IW_NLL_RECORDED[dtype]
+
+
+def _iw_nll_before_the_weights_moved(model, x, n_samples=500, work_budget=metrics.DEFAULT_WORK_BUDGET,
+                                     precision="fp32"):
+    """A verbatim copy of iw_nll as it was before log_importance_weights existed (the reference of the next test)."""
+    from duvae.metrics import autocast, evaluating, iw_chunks, sample_with_log_prob
+
+    device = x.device
+    with evaluating(model), autocast(precision, device):
+        q = model.posterior(x)
+        prior = model.prior
+        B, nz = q.batch_shape[0], q.event_shape[0]
+        mu = getattr(getattr(q, "base", q), "mu", None)
+        dtype = mu.dtype if mu is not None else torch.get_default_dtype()
+        eps = torch.randn(B, n_samples, nz, device=device, dtype=dtype).transpose(0, 1)
+        z_all, log_q_all = sample_with_log_prob(q, n_samples, eps=eps)
+        dtype = torch.promote_types(log_q_all.dtype, torch.float32)
+        log_w = torch.empty(n_samples, B, device=device, dtype=dtype)
+        s_chunk, b_chunk = iw_chunks(n_samples, B, x[0].numel(), work_budget)
+        for b0 in range(0, B, b_chunk):
+            xb = x[b0:b0 + b_chunk]
+            for s0 in range(0, n_samples, s_chunk):
+                z = z_all[s0:s0 + s_chunk, b0:b0 + b_chunk]
+                log_w[s0:s0 + s_chunk, b0:b0 + b_chunk] = (
+                    model.log_likelihood(xb, z).to(dtype) + prior.log_prob(z.to(dtype))
+                    - log_q_all[s0:s0 + s_chunk, b0:b0 + b_chunk].to(dtype)
+                )
+        log_px = torch.logsumexp(log_w, dim=0) - math.log(n_samples)
+    return -log_px
+
+
+@pytest.mark.parametrize("name, dataset, budgets, precision", [
+    ("du_vae", "synthetic", (1, 7 * 9, 1 << 20), "fp32"),  # 1 and 63: examples split, then samples chunked
+    ("du_vae", "synthetic", (1 << 20,), "bf16"),
+    ("du_iaf", "synthetic", (9, 1 << 20), "fp32"),
+])
+def test_iw_nll_is_bit_identical_to_the_code_before_on_the_real_networks(name, dataset, budgets, precision):
+    from duvae.zoo import build_model, run_config
+
+    torch.manual_seed(0)
+    cfg = run_config(name, dataset, "smoke")
+    model = build_model(cfg, vocab_size=40)
+    x = torch.randint(4, 40, (6, 9), generator=torch.Generator().manual_seed(1))
+    x[:, 0], x[:, -1] = 1, 2
+    for budget in budgets:
+        torch.manual_seed(5)
+        before = _iw_nll_before_the_weights_moved(model, x, 20, budget, precision)
+        torch.manual_seed(5)
+        assert torch.equal(metrics.iw_nll(model, x, 20, budget, precision), before), budget
+
+
+def test_log_importance_weights_are_what_iw_nll_averages():
+    model, x = _recorded_toy(torch.float64)
+    torch.manual_seed(3)
+    log_w = metrics.log_importance_weights(model, x, 37, work_budget=3)
+    assert log_w.shape == (37, 10) and log_w.dtype == torch.float64
+    torch.manual_seed(3)
+    assert torch.equal(metrics.iw_nll(model, x, 37, work_budget=3), -(torch.logsumexp(log_w, 0) - math.log(37)))
+    # the budget changes the chunks, never the weights; a seeded generator gives the global generator's draws
+    seeded = metrics.log_importance_weights(model, x, 37, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(seeded, log_w, rtol=0, atol=1e-12)
+    # each weight is log p(x|z) + log p(z) - log q(z|x) at the draw z = mu + sigma eps, eps example-major
+    eps = torch.randn(10, 37, model.nz, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    q = model.posterior(x)
+    z = q.mu + q.var.sqrt() * eps.transpose(0, 1)
+    by_hand = model.log_likelihood(x, z) + model.prior.log_prob(z) - q.log_prob(z)
+    torch.testing.assert_close(log_w, by_hand, rtol=0, atol=1e-10)
+
+
 # ----------------------------------------------------------------------------------------------
 # KL
 # ----------------------------------------------------------------------------------------------
@@ -436,7 +539,7 @@ def test_mpd_and_ce_wrappers_follow_notes_1_4():
     mu = torch.randn(40, 3, generator=gen, dtype=torch.float64)
     var = torch.rand(40, 3, generator=gen, dtype=torch.float64) + 0.1
     total, per_dim = metrics.mpd_of(mu, var)
-    # notes 1.4: MPD_d = 0.5 (mean_{i,j} (mu_i - mu_j)^2 / var_j + mean(var) mean(1/var) - 1)
+    # docs/implementation.md §1.4: MPD_d = 0.5 (mean_{i,j} (mu_i - mu_j)^2 / var_j + mean(var) mean(1/var) - 1)
     pair = ((mu[:, None] - mu[None]) ** 2 / var[None]).mean((0, 1))
     expected = 0.5 * (pair + var.mean(0) * (1 / var).mean(0) - 1)
     torch.testing.assert_close(per_dim, expected)

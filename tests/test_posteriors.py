@@ -144,6 +144,43 @@ def test_bn_renormalisation_after_optimiser_step():
     torch.testing.assert_close(bn.weight.detach(), before)  # idempotent at eval
 
 
+def test_bn_all_zero_scales_are_reset_to_gamma():
+    """The degenerate case of Alg. 1 line 9, as duvae.theory.renormalise_scales decides it: back to gamma."""
+    from duvae import theory
+
+    bn = BatchNormMean(4, gamma=0.6).double()
+    with torch.no_grad():
+        bn.weight.zero_()  # every scale collapsed: no direction to keep
+    m = 3.0 * features(32, 4, seed=12) + 1.0
+    out = bn(m)
+    assert torch.equal(bn.weight.detach(), torch.full((4,), 0.6, dtype=D))  # Alg. 1 line 1's initialisation
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.var(0, unbiased=False), torch.full((4,), 0.36, dtype=D), rtol=1e-4, atol=0)
+    assert torch.equal(theory.renormalise_scales(torch.zeros(4, dtype=D), 0.6), bn.weight.detach())
+    fixed = BatchNormMean(4, gamma=0.6, learnable_scale=False).double()  # BN-VAE: nothing to renormalise
+    with torch.no_grad():
+        fixed.weight.zero_()
+    fixed(m)
+    assert torch.equal(fixed.weight, torch.zeros(4, dtype=D))
+
+
+def test_bn_forward_is_the_theory_functions():
+    """BatchNormMean runs duvae.theory.renormalise_scales and batchnorm_means, bit for bit."""
+    from duvae import theory
+
+    bn = BatchNormMean(3, gamma=0.5).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([0.1, -2.0, 0.7]))
+        bn.bias.copy_(torch.tensor([0.3, 0.0, -1.0]))
+    w = theory.renormalise_scales(bn.weight.detach().clone(), 0.5)
+    running_mean, running_var = bn.running_mean.clone(), bn.running_var.clone()
+    m = features(16, 3, seed=13)
+    out = bn(m)
+    assert torch.equal(bn.weight.detach(), w)
+    want = theory.batchnorm_means(m, w, bn.bias.detach(), bn.eps, running_mean, running_var)
+    assert torch.equal(out, want) and torch.equal(bn.running_mean, running_mean)
+
+
 def test_bn_vae_scale_fixed_after_steps():
     torch.manual_seed(0)
     head = BNVAEHead(5, 3, gamma=0.6).double()
@@ -270,7 +307,7 @@ def test_delta_roots(delta):
     assert 0 < v_l < 1 < v_u
     for v in (v_l, v_u):
         assert abs(math.log(v) - v + 1 + 2 * delta) < 1e-12
-    if delta == 0.1:  # the numbers quoted in the notes
+    if delta == 0.1:  # the numbers quoted in docs/implementation.md §5.6
         assert v_l == pytest.approx(0.49324, abs=1e-5) and v_u == pytest.approx(1.77225, abs=1e-5)
 
 

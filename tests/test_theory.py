@@ -135,6 +135,39 @@ def test_dropout_variance_p_one_is_identity_and_validation(gen):
     assert bool((T.dropout_variance(floor32, 0.3, generator=gen) == floor32).all())
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("p", [0.3, 0.8, 1.0])
+def test_dropout_variance_is_the_training_function_on_the_same_draws(dtype, p):
+    """The notebooks' eq. 6 (from sigma^2) is the heads' variance_dropout (from the excess): same masks, same values."""
+    from duvae.posteriors import du, iaf
+
+    assert du.variance_dropout is T.variance_dropout and iaf.variance_dropout is T.variance_dropout
+    excess = torch.rand(64, 5, generator=torch.Generator().manual_seed(1), dtype=dtype) * 3.0  # [B, nz]
+    var = excess + ALPHA
+    g_notebook, g_training = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    got = T.dropout_variance(var, p, generator=g_notebook)
+    want = T.variance_dropout(var - ALPHA, p, ALPHA, generator=g_training)
+    assert got.dtype == dtype and torch.equal(got, want)
+    assert torch.equal(torch.rand(3, generator=g_notebook), torch.rand(3, generator=g_training))  # same draws used
+    # with the global generator too
+    torch.manual_seed(3)
+    got = T.dropout_variance(var, p)
+    torch.manual_seed(3)
+    assert torch.equal(got, T.variance_dropout(var - ALPHA, p, ALPHA))
+
+
+def test_variance_dropout_draws_bernoulli_masks_and_p_one_draws_nothing():
+    excess = torch.linspace(0.0, 2.0, 12, dtype=torch.float64).reshape(3, 4)
+    g = torch.Generator().manual_seed(5)
+    keep = torch.bernoulli(torch.full_like(excess, 0.6), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(T.variance_dropout(excess, 0.6, 0.1, g), keep / 0.6 * excess + 0.1, rtol=0, atol=0)
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    assert torch.equal(T.variance_dropout(excess, 1.0, 0.1, g1), excess + 0.1)
+    assert torch.equal(torch.rand(2, generator=g1), torch.rand(2, generator=g2))  # p = 1: nothing drawn
+    with pytest.raises(ValueError, match="p_keep"):
+        T.variance_dropout(excess, 0.0, 0.1)
+
+
 def test_argument_errors():
     mu = torch.zeros(4, 2)
     with pytest.raises(ValueError, match="same shape"):
@@ -242,11 +275,49 @@ def test_renormalise_scales_mean_square_and_idempotent(gen):
     torch.testing.assert_close(r / w, torch.full_like(w, (r / w)[0].item()))  # a common factor
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_renormalise_scales_resets_all_zero_scales_to_gamma(dtype):
+    """Eq. 9's edge case, decided once: no direction to keep -> the initialisation gamma (not NaN, not an error)."""
+    out = T.renormalise_scales(torch.zeros(5, dtype=dtype), 0.6)
+    assert torch.equal(out, torch.full((5,), 0.6, dtype=dtype))
+    assert (out**2).mean().item() == pytest.approx(0.36)  # the fixed mean scale holds again
+    one_left = T.renormalise_scales(torch.tensor([0.0, 0.0, 1e-30], dtype=torch.float64), 0.6)  # not all zero
+    torch.testing.assert_close(one_left, torch.tensor([0.0, 0.0, 0.6 * math.sqrt(3)], dtype=torch.float64))
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="gamma"):
+            T.renormalise_scales(torch.ones(3), bad)
+
+
+def test_batchnorm_means_evaluation_mode_uses_the_running_statistics(gen):
+    m = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    w, b = torch.rand(3, generator=gen, dtype=torch.float64), torch.randn(3, generator=gen, dtype=torch.float64)
+    running_mean, running_var = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+    out = T.batchnorm_means(m, w, b, 1e-5, running_mean, running_var, training=False)
+    torch.testing.assert_close(out, w * (m - running_mean) / torch.sqrt(running_var + 1e-5) + b)
+    torch.testing.assert_close(T.batchnorm_means(m[:1], w, b, 1e-5, running_mean, running_var, training=False),
+                               out[:1])  # a batch of one is fine in evaluation
+    before = running_mean.clone()
+    T.batchnorm_means(m, w, b, 1e-5, running_mean, running_var)  # training: the running mean moves (momentum 0.1)
+    torch.testing.assert_close(running_mean, 0.9 * before + 0.1 * m.mean(0))
+    for bad in (dict(m=m[:1]), dict(eps=0.0), dict(w=w[:2]), dict(training=False)):
+        args = dict(m=m, w=w, b=b, eps=1e-5) | bad
+        with pytest.raises(ValueError):
+            T.batchnorm_means(**args)
+
+
+def test_prior_kl_with_the_log_variance_given():
+    mu = torch.randn(4, 3, dtype=torch.float64)
+    logvar = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(T.prior_kl(mu, logvar.exp(), log_var=logvar), T.prior_kl(mu, logvar.exp()))
+    assert torch.equal(T.prior_kl(mu, logvar.exp(), log_var=logvar),
+                       0.5 * (mu**2 + logvar.exp() - logvar - 1.0))
+
+
 def test_bn_kl_bound_holds_on_a_batch(gen):
     m = torch.randn(64, 6, generator=gen, dtype=torch.float64)
     w = T.renormalise_scales(torch.rand(6, generator=gen, dtype=torch.float64) + 0.1, 0.5)
     b = 0.3 * torch.randn(6, generator=gen, dtype=torch.float64)
-    mu_hat = T.batchnorm_means(m, w, b, eps=0.0)
+    mu_hat = T.batchnorm_means(m, w, b, eps=1e-12)  # eps > 0 (batch_norm's rule), negligible here
     var = ALPHA + torch.rand(64, 6, generator=gen, dtype=torch.float64)
     kl = T.prior_kl(mu_hat, var).sum(dim=1).mean()
     bound = T.bn_kl_lower_bound(w, b).sum()

@@ -1,9 +1,10 @@
 r"""The course's exercises: reference answers and the checks a student runs on their own code.
 
 Every exercise of the theory and model notebooks asks for one short function. The reference answer
-is the package's own function, the one the notebooks use (so the answer key and the code that makes
-the figures cannot drift apart), and ``check_<name>(student_fn)`` compares the student's function
-with it on seeded random inputs of several shapes and on the edge cases of the equation.
+is the package's own function, the one the notebooks use and training runs (so the answer key, the
+code that makes the figures and the code that trained the models cannot drift apart), and
+``check_<name>(student_fn)`` compares the student's function with it on seeded random inputs of
+several shapes and on the edge cases of the equation.
 
 =====================  ======================================  ==========================================
 check                  what the student writes                 reference (in the package)
@@ -11,6 +12,7 @@ check                  what the student writes                 reference (in the
 ``check_eq3``          MPD per dimension (eq. 3)                :func:`duvae.theory.mpd`
 ``check_eq5``          conditional entropy per dimension (5)    :func:`duvae.theory.conditional_entropy`
 ``check_eq6``          variance dropout, given the mask (6)     :func:`duvae.theory.dropout_variance`
+                                                                (calls :func:`duvae.theory.variance_dropout`)
 ``check_prop1_w``      :math:`\mathbb{E}_B[1/\hat\sigma^2]`     :func:`duvae.theory.expected_inverse_dropout_variance`
 ``check_eq9``          BN on the means, training mode (9)       :func:`duvae.theory.batchnorm_means`
 ``check_alg1_step9``   the scale renormalisation (Alg. 1, 9)    :func:`duvae.theory.renormalise_scales`
@@ -272,8 +274,10 @@ def _variance_cases() -> list[Case]:
 
 
 def _masked(var: Tensor, p: float, seed: int, alpha: float = T.ALPHA) -> Case:
-    """A dropout case: the keep mask is the one :func:`duvae.theory.dropout_variance` draws with this seed."""
-    keep = T._uniform(var.shape, _gen(seed), var) < p  # the same draw as dropout_variance's
+    """A dropout case: the keep mask is the one the training function :func:`duvae.theory.variance_dropout`
+    (hence :func:`duvae.theory.dropout_variance`) draws with this seed: on a unit excess and alpha = 0 it
+    returns g = keep / p, positive exactly where the entry is kept."""
+    keep = T.variance_dropout(torch.ones_like(var), p, 0.0, _gen(seed)) > 0  # the same draw as eq. 6's
     return Case(f"shape {list(var.shape)}, p = {p}" + ("" if alpha == T.ALPHA else f", alpha = {alpha}"),
                 (var, keep, p, alpha), {"seed": seed})
 
@@ -401,7 +405,8 @@ def _mean_term(mu: Tensor, weight: Tensor, unbiased: bool = False) -> Tensor:
 
 
 def _eq6(var: Tensor, keep: Tensor, p: float, alpha: float, *, seed: int) -> Tensor:
-    """Eq. 6's reference: the package's ``dropout_variance`` with the generator that drew ``keep``."""
+    """Eq. 6's reference: the package's ``dropout_variance`` (training's ``variance_dropout`` from sigma^2)
+    with the generator that drew ``keep``."""
     return T.dropout_variance(var, p, alpha, generator=_gen(seed))
 
 

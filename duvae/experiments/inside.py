@@ -1,4 +1,4 @@
-r"""Looking inside trained models: what they generate, and what their metrics count (issue 23).
+r"""Looking inside trained models: what they generate, and what their metrics count.
 
 **Runs.** Table 1's own runs, with the same run ids (:func:`duvae.experiments.table1.row_config`
 at run time, so a change of Table 1's configs, e.g. its precision, is followed): on Yahoo the VAE,
@@ -33,7 +33,7 @@ images of a run are drawn in one batch, pixel by pixel.
 
 On both:
 
-- *the MI estimator and its spread* (notes 4.3): with one draw
+- *the MI estimator and its spread* (docs/implementation.md §4.3): with one draw
   :math:`z_n = \mu_n + \sigma_n \odot \varepsilon_n` per test example and the aggregate posterior
   :math:`q(z)` approximated by the mixture of the :math:`N` test posteriors,
 
@@ -50,9 +50,10 @@ On both:
 - *ELBO against IW-NLL*: log-weights :math:`\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)`,
   :math:`K` = the run's ``eval_iw_samples``, on a subset of the test set; the ELBO is their mean,
   the IW-NLL their log-mean-exp, and the bound with :math:`k < K` samples in between
-  (:func:`iw_bounds`), drawn with the noise layout of :func:`duvae.metrics.iw_nll`;
+  (:func:`iw_bounds`), from :func:`duvae.metrics.log_importance_weights`, the weights
+  :func:`duvae.metrics.iw_nll` averages (same noise layout, drawn from the run's generator);
 - on text, *what PPL counts*: :math:`\mathrm{PPL} = \exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`,
-  the :math:`+1` being the end token ``</s>`` the decoder also predicts (notes 4.5), beside the
+  the :math:`+1` being the end token ``</s>`` the decoder also predicts (docs/implementation.md §4.5), beside the
   value one would get by dividing by the words alone.
 
 Every random draw comes from a generator seeded with the run's seed, so the models of one seed see
@@ -158,7 +159,7 @@ def top_outputs(ids: torch.Tensor, k: int) -> list[tuple[torch.Tensor, int]]:
 
 
 def mi_from_draws(mu: torch.Tensor, var: torch.Tensor, eps: torch.Tensor, group_sizes=None) -> torch.Tensor:
-    r"""The MI estimate of notes 4.3 for each of ``R`` noise draws ``eps [R, N, nz]``: ``[R]`` (float64).
+    r"""The MI estimate of docs/implementation.md §4.3 for each of ``R`` noise draws ``eps [R, N, nz]``: ``[R]`` (float64).
 
     ``z_{r,n} = mu_n + sqrt(var_n) eps_{r,n}``; :math:`\log q(z)` by the mixture of all ``N``
     posteriors (:func:`duvae.metrics.log_aggregate_posterior`), or, with ``group_sizes``, of the
@@ -183,35 +184,6 @@ def mi_from_draws(mu: torch.Tensor, var: torch.Tensor, eps: torch.Tensor, group_
         log_qz[:, block] = log_aggregate_posterior(z[:, block].reshape(-1, nz), mu[block], var[block]).view(R, size)
         start += size
     return neg_entropy - log_qz.mean(1)
-
-
-def log_weights(model, x: torch.Tensor, n_samples: int, precision: str = "fp32",
-                work_budget: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``log w [K, B]`` = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k ~ q(z|x) (notes 4.1).
-
-    The noise is drawn as :func:`duvae.metrics.iw_nll` draws it (example-major, from ``generator``
-    or the global one), so ``-(logsumexp_k log w - log K)`` is ``iw_nll`` for the same seed; the
-    decoder runs on chunks of samples bounded by ``work_budget``.
-    """
-    from duvae.metrics import DEFAULT_WORK_BUDGET, evaluating, iw_chunks, sample_with_log_prob
-    from duvae.precision import autocast
-
-    device = x.device
-    with evaluating(model), autocast(precision, device):
-        q = model.posterior(x)
-        B, nz = q.batch_shape[0], q.event_shape[0]
-        mu = getattr(getattr(q, "base", q), "mu", None)
-        dtype = mu.dtype if mu is not None else torch.get_default_dtype()
-        eps = torch.randn(B, n_samples, nz, generator=generator, dtype=dtype,
-                          device=generator.device if generator is not None else device)
-        z_all, log_q = sample_with_log_prob(q, n_samples, eps=eps.to(device).transpose(0, 1))
-        dtype = torch.promote_types(log_q.dtype, torch.float32)
-        s_chunk, _ = iw_chunks(n_samples, B, x[0].numel(), work_budget or DEFAULT_WORK_BUDGET)
-        chunks = []
-        for s0 in range(0, n_samples, s_chunk):  # chunks of samples, for memory only
-            z = z_all[s0:s0 + s_chunk]
-            chunks.append(model.log_likelihood(x, z).to(dtype) + model.prior.log_prob(z.to(dtype)))
-        return torch.cat(chunks) - log_q.to(dtype)
 
 
 def iw_bounds(log_w: torch.Tensor, ks) -> torch.Tensor:
@@ -275,7 +247,7 @@ def _every_kth(batch_sizes: list[int], n: int) -> list[torch.Tensor]:
 
 def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
     """MI repeats (full set and mini-batch mixtures) and the ELBO / IW-NLL comparison, any data set."""
-    from duvae.metrics import posterior_moments
+    from duvae.metrics import log_importance_weights, posterior_moments
 
     model, batches, cfg = run.model, run.data.test, run.config
     device = next(model.parameters()).device
@@ -293,8 +265,8 @@ def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
     for x, rows in zip(batches, picks):  # the evaluation batches (each of one length, for the LSTM encoder)
         if len(rows):
             xb = x[rows.to(x.device)]
-            log_w.append(log_weights(model, xb, K, cfg.train.precision, cfg.train.eval_work_budget,
-                                     generator=gen).double().cpu())
+            log_w.append(log_importance_weights(model, xb, K, cfg.train.eval_work_budget, cfg.train.precision,
+                                                generator=gen).double().cpu())  # log w [K, b]
             units += [int(xb.shape[1]) - 1] * len(rows)  # predicted tokens (words + </s>) or pixels
     log_w = torch.cat(log_w, dim=1)  # [K, n]
     ks = [k for k in IW_KS if k < K] + [K]  # K itself last: the IW-NLL of these log-weights

@@ -1,4 +1,4 @@
-r"""Batch normalisation of the posterior means (paper eq. 9, Algorithm 1 line 9; notes 1.1 steps 2-3).
+r"""Batch normalisation of the posterior means (paper eq. 9, Algorithm 1 line 9; docs/implementation.md §1.1, steps 2-3).
 
 For a mini-batch of means :math:`m \in \mathbb{R}^{B \times n}` (paper eq. 9),
 
@@ -14,7 +14,7 @@ mode the running mean and variance (momentum 0.1) replace the batch statistics.
 Two ways to treat the scales :math:`\gamma_{\mu}`:
 
 - DU-VAE (``learnable_scale=True``): learnable, initialised to :math:`\gamma`, and rescaled at the
-  start of every forward, in training and in evaluation (Algorithm 1 line 9, notes 1.1.2, 1.3.3),
+  start of every forward, in training and in evaluation (Algorithm 1 line 9, docs/implementation.md §1.1, step 2; §1.3, item 3),
 
   .. math:: \gamma_{\mu} \leftarrow \frac{\gamma}{\sqrt{\mathbb{E}_d[\gamma_{\mu_d}^2]}} \odot \gamma_{\mu},
 
@@ -23,11 +23,16 @@ Two ways to treat the scales :math:`\gamma_{\mu}`:
   (done on the parameter's data); running it at the start of the next forward is the same as
   running it right after the optimiser step, and it is idempotent in evaluation.
 - BN-VAE (``learnable_scale=False``): every scale fixed at :math:`\gamma` (a buffer, never a
-  parameter, so no optimiser can move it; notes 5, BN-VAE row).
+  parameter, so no optimiser can move it; docs/implementation.md §5.7).
 
 The shift :math:`\beta_\mu` is learnable, initialised to 0, in both cases. A training batch of
 size 1 has no batch variance: the layer then returns the raw means, as the official text encoder
-does (notes 1.1.3); in evaluation mode a batch of size 1 uses the running statistics.
+does (docs/implementation.md §1.1, step 3); in evaluation mode a batch of size 1 uses the running statistics.
+
+The arithmetic is not written here: eq. 9 is :func:`duvae.theory.batchnorm_means` and the rescaling
+is :func:`duvae.theory.renormalise_scales`, the functions the notebooks call too. The latter decides
+the degenerate case: scales that are all zero have no direction to keep and are reset to
+:math:`\gamma` (their initialisation), which restores :math:`\mathbb{E}_d[\gamma_{\mu_d}^2] = \gamma^2`.
 """
 
 from __future__ import annotations
@@ -35,17 +40,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from duvae.posteriors.gaussian import check_nz
-
-
-def check_gamma(gamma: float) -> float:
-    gamma = float(gamma)
-    if not (gamma > 0 and math.isfinite(gamma)):
-        raise ValueError(f"gamma must be a finite number > 0, got {gamma}")
-    return gamma
+from duvae.theory import batchnorm_means, check_gamma, renormalise_scales  # eq. 9 and Alg. 1 line 9
 
 
 class BatchNormMean(nn.Module):
@@ -55,7 +53,7 @@ class BatchNormMean(nn.Module):
         nz: latent size (number of BN channels).
         gamma: target scale :math:`\gamma > 0` (RMS of the scales; the scale itself if fixed).
         learnable_scale: ``True`` for DU-VAE (learnable, renormalised), ``False`` for BN-VAE (fixed).
-        eps: BN epsilon (``1e-5`` for the Gaussian heads, ``1e-8`` for the IAF head, notes 1.5.2).
+        eps: BN epsilon (``1e-5`` for the Gaussian heads, ``1e-8`` for the IAF head, docs/implementation.md §1.5, item 2).
         momentum: running-statistics momentum (PyTorch convention, 0.1).
 
     Shapes: ``forward(m)`` with ``m`` ``[B, nz]`` returns :math:`\hat\mu` ``[B, nz]``.
@@ -93,33 +91,32 @@ class BatchNormMean(nn.Module):
     def renormalise_scale(self) -> None:
         r""":math:`\gamma_\mu \leftarrow \gamma\,\gamma_\mu / \sqrt{\mathbb{E}_d[\gamma_{\mu_d}^2]}` (Alg. 1 line 9), outside autograd.
 
-        A no-op for fixed scales. All-zero scales (no direction to keep) are reset to :math:`\gamma`.
+        A no-op for fixed scales. All-zero scales (no direction to keep) are reset to :math:`\gamma`
+        (:func:`duvae.theory.renormalise_scales` decides it).
         """
         if not self.learnable_scale:
             return
-        w = self.weight.data
-        rms = w.pow(2).mean().sqrt()
-        w.copy_(torch.where(rms > 0, w * (self.gamma / rms), torch.full_like(w, self.gamma)))
+        self.weight.data.copy_(renormalise_scales(self.weight.data, self.gamma))  # Alg. 1 line 9
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         if m.dim() != 2 or m.shape[1] != self.nz:
             raise ValueError(f"expected means of shape [batch, {self.nz}], got {tuple(m.shape)}")
-        self.renormalise_scale()  # every forward, training and evaluation (notes 1.1.2)
+        self.renormalise_scale()  # every forward, training and evaluation (docs/implementation.md §1.1, step 2)
         if self.training and m.shape[0] == 1:
-            return m  # no batch variance for a single example: skip BN (notes 1.1.3)
+            return m  # no batch variance for a single example: skip BN (docs/implementation.md §1.1, step 3)
         if self.training:
             self.num_batches_tracked.add_(1)
         # eq. 9: training -> batch mean and biased batch variance (running stats updated);
         # evaluation -> running mean and variance.
-        return F.batch_norm(
+        return batchnorm_means(
             m,
-            self.running_mean,
-            self.running_var,
             self.weight,
             self.bias,
+            self.eps,
+            running_mean=self.running_mean,
+            running_var=self.running_var,
             training=self.training,
             momentum=self.momentum,
-            eps=self.eps,
         )
 
     def extra_repr(self) -> str:

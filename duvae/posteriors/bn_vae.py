@@ -1,11 +1,11 @@
-r"""The BN-VAE posterior head (Zhu et al. 2020; notes 5, BN-VAE row).
+r"""The BN-VAE posterior head (Zhu et al. 2020; docs/implementation.md §5.7).
 
 .. math::
     [m, l] = W f, \qquad \hat\mu = \mathrm{BN}_{\gamma, \beta}(m) \text{ (eq. 9, every scale fixed at } \gamma),
     \qquad \sigma^2 = \exp(l).
 
 Fixing the BN scales keeps :math:`\mathbb{E}_{x}[\hat\mu_{x,d}^2] = \gamma^2 + \beta_d^2 > 0` for every
-dimension, a positive lower bound on the expected KL (paper 3.3, "Connections with BN-VAE").
+dimension, a positive lower bound on the expected KL (the paper, Section 3.3, "Connections with BN-VAE").
 The shift :math:`\beta` is learnable (init 0); running statistics are used at evaluation. No
 variance floor, no dropout: compared with :class:`~duvae.posteriors.du.DUHead` only the BN is
 kept, with a fixed instead of a learnable, renormalised scale.

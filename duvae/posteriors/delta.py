@@ -1,4 +1,4 @@
-r"""The delta-VAE posterior head with a standard-normal prior (Razavi et al. 2019; notes 5, delta-VAE row).
+r"""The delta-VAE posterior head with a standard-normal prior (Razavi et al. 2019; docs/implementation.md §5.6).
 
 delta-VAE constrains every posterior dimension so that its KL to :math:`\mathcal{N}(0, 1)` can
 never fall below a "committed rate" :math:`\delta`. Per dimension,

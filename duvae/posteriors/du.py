@@ -1,12 +1,13 @@
-r"""The DU-VAE posterior head: BN on the means, dropout on the variances (paper 3.2-3.3, Alg. 1; notes 1.1).
+r"""The DU-VAE posterior head: BN on the means, dropout on the variances (the paper, Sections 3.2-3.3, Alg. 1; docs/implementation.md §1.1).
 
-Per mini-batch, with ``f`` the encoder feature ``[B, in_features]`` (notes 1.1 steps 1-7):
+Per mini-batch, with ``f`` the encoder feature ``[B, in_features]`` (docs/implementation.md §1.1, steps 1-7):
 
 1. :math:`[m, l] = W f` (``l`` a raw log-variance);
-2. rescale the BN scales to root-mean-square :math:`\gamma` (Alg. 1 line 9);
-3. :math:`\hat\mu = \mathrm{BN}_{\gamma_\mu, \beta_\mu}(m)` (eq. 9, :class:`BatchNormMean`);
+2. rescale the BN scales to root-mean-square :math:`\gamma` (Alg. 1 line 9, :func:`duvae.theory.renormalise_scales`);
+3. :math:`\hat\mu = \mathrm{BN}_{\gamma_\mu, \beta_\mu}(m)` (eq. 9, :class:`BatchNormMean`, which calls
+   :func:`duvae.theory.batchnorm_means`);
 4. variance floor :math:`\sigma^2 = \exp(l) + \alpha`, :math:`\alpha = \text{delta\_rate}/(2\pi e)` (section 3.1);
-5. dropout on the variance excess, training only (eq. 6)
+5. dropout on the variance excess, training only (eq. 6, :func:`duvae.theory.variance_dropout`)
 
    .. math::
        \hat\sigma^2_{x,d} = g_{x,d}(\sigma^2_{x,d} - \alpha) + \alpha, \qquad
@@ -19,7 +20,7 @@ Per mini-batch, with ``f`` the encoder feature ``[B, in_features]`` (notes 1.1 s
 
 When the floor and the dropout switch on:
 
-- ``switch_on_after_annealing=True`` — **the official code** (notes 1.3.1, the ``paper``
+- ``switch_on_after_annealing=True`` — **the official code** (docs/implementation.md §1.3, item 1, the ``paper``
   default): both only once the annealed KL weight has reached 1; during annealing the head is a
   BN VAE with learnable renormalised scales, :math:`\sigma^2 = \exp(l)`.
 - ``switch_on_after_annealing=False`` — **the paper's Algorithm 1**: both from the first step.
@@ -41,34 +42,11 @@ from duvae.posteriors.gaussian import (
     check_nz,
     variance_floor,
 )
-
-
-def check_p_keep(p_keep: float) -> float:
-    p_keep = float(p_keep)
-    if not (0 < p_keep <= 1):
-        raise ValueError(f"p_keep (keep probability p) must be in (0, 1], got {p_keep}")
-    return p_keep
-
-
-def variance_dropout(
-    excess: torch.Tensor, p_keep: float, alpha: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    r"""Eq. 6: :math:`\hat\sigma^2 = g \cdot (\sigma^2 - \alpha) + \alpha`, :math:`g \sim \mathrm{Bernoulli}(p)/p`.
-
-    Takes the excess :math:`\sigma^2 - \alpha \ge 0` (``[..., nz]``, e.g. :math:`\exp(l)`) rather than
-    :math:`\sigma^2`, so no precision is lost subtracting :math:`\alpha` back; one independent
-    :math:`g` per entry. ``generator`` (optional) must live on ``excess``'s device.
-    """
-    p_keep = check_p_keep(p_keep)
-    if p_keep == 1.0:
-        return excess + alpha
-    keep = torch.bernoulli(torch.full_like(excess, p_keep), generator=generator)
-    g = keep / p_keep  # normalised Bernoulli, E[g] = 1
-    return g * excess + alpha  # eq. 6
+from duvae.theory import check_p_keep, variance_dropout  # eq. 6 has one implementation, in duvae.theory
 
 
 class DUHead(nn.Module):
-    r"""DU-VAE head: ``f [B, in_features] -> q(z|x) = N(mu_hat, var_hat)`` (notes 1.1 steps 1-7).
+    r"""DU-VAE head: ``f [B, in_features] -> q(z|x) = N(mu_hat, var_hat)`` (docs/implementation.md §1.1, steps 1-7).
 
     Args:
         in_features: size of the encoder feature.
@@ -78,7 +56,7 @@ class DUHead(nn.Module):
             ``1 - p_drop``).
         bias: bias of the linear map (official text head: no; image head: yes).
         delta_rate: multiplier of :math:`\alpha = 1/(2\pi e)` (1 in all the paper's runs). Must be
-            ``> 0`` when ``p_keep < 1``: dropout without a floor can zero a variance (notes 8.6).
+            ``> 0`` when ``p_keep < 1``: dropout without a floor can zero a variance (docs/implementation.md §8.1).
         switch_on_after_annealing: ``True`` = official code (floor and dropout only once
             ``kl_weight >= 1``), ``False`` = paper's Algorithm 1 (from the start).
         bn_eps: BN epsilon.
@@ -105,7 +83,7 @@ class DUHead(nn.Module):
         if self.p_keep < 1 and self.alpha == 0:
             raise ValueError(
                 f"p_keep={self.p_keep} < 1 needs a variance floor, but delta_rate={delta_rate}: "
-                "dropout without the floor can set a variance to 0 (notes 8.6)"
+                "dropout without the floor can set a variance to 0 (docs/implementation.md §8.1)"
             )
         self.switch_on_after_annealing = bool(switch_on_after_annealing)
         self.linear = nn.Linear(self.in_features, 2 * self.nz, bias=bias)

@@ -14,8 +14,8 @@ whose KL to the prior :math:`p(z) = \mathcal{N}(0, I)` is analytic, one term per
 
 The optional floor :math:`\alpha = \text{delta\_rate} / (2 \pi e)` is the paper's zero-entropy
 noise (section 3.1: :math:`z + \epsilon`, :math:`\epsilon \sim \mathcal{N}(0, \alpha)`, so that
-:math:`H(q) > 0`); the official code adds it to the variance (IMPLEMENTATION_NOTES 1.1 step 4,
-1.3.2) and, in the DU heads, only once the KL annealing weight has reached 1 (notes 1.3.1).
+:math:`H(q) > 0`); the official code adds it to the variance (docs/implementation.md §1.1, step 4;
+§1.3, item 2) and, in the DU heads, only once the KL annealing weight has reached 1 (docs/implementation.md §1.3, item 1).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from duvae.theory import prior_kl
 
 
 def variance_floor(delta_rate: float) -> float:
-    r""":math:`\alpha = \text{delta\_rate} / (2 \pi e)` (section 3.1; notes 1.2 ``--delta_rate``).
+    r""":math:`\alpha = \text{delta\_rate} / (2 \pi e)` (the paper, Section 3.1; docs/implementation.md §1.2).
 
     ``delta_rate = 1`` (all the paper's runs) gives ``alpha = 0.0585498``, the variance of a
     Gaussian with zero differential entropy. ``delta_rate = 0`` means no floor.
@@ -133,8 +133,8 @@ class GaussianHead(nn.Module):
         delta_rate: floor :math:`\alpha = \text{delta\_rate}/(2\pi e)` on the variance; ``0``
             (the vanilla VAE) means no floor.
         floor_after_annealing: with a floor, add it only once ``kl_weight >= 1`` (the DU
-            convention, notes 1.3.1); ``False`` adds it from the first step (the official
-            plain ``LSTMEncoder``, notes 5 "Notes").
+            convention, docs/implementation.md §1.3, item 1); ``False`` adds it from the first step (the official
+            plain ``LSTMEncoder``, docs/implementation.md §5.12).
 
     ``head(f, kl_weight=1.0)`` returns a :class:`DiagGaussian` with batch shape ``[B]``.
     """
@@ -160,7 +160,7 @@ class GaussianHead(nn.Module):
         m, l = self.linear(f).chunk(2, dim=-1)  # [B, nz] each
         var = l.exp()  # sigma^2 = exp(l)
         if self.alpha > 0 and (kl_weight >= 1.0 or not self.floor_after_annealing):
-            var = var + self.alpha  # variance floor (notes 1.1 step 4)
+            var = var + self.alpha  # variance floor (docs/implementation.md §1.1, step 4)
         return DiagGaussian(m, var)
 
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-r"""Inverse autoregressive flow posterior: MADE, IAF block, IAF head (paper 3.4; notes 1.5, 2.4).
+r"""Inverse autoregressive flow posterior: MADE, IAF block, IAF head (the paper, Section 3.4; docs/implementation.md §1.5, §2.4).
 
 **Base.** The head gives :math:`[\text{loc}, s, h] = W f` (``4 nz`` outputs); the initial
 variable is Gaussian,
@@ -7,11 +7,13 @@ variable is Gaussian,
     z^0 = \mu^0 + \sigma^0 \odot \epsilon, \quad \epsilon \sim \mathcal{N}(0, I), \qquad
     \sigma^0 = \mathrm{softplus}(s),
 
-with :math:`\mu^0 = \mathrm{BN}(\text{loc})` when :math:`\gamma > 0` (eq. 9, BN eps ``1e-8``, notes
-1.5.2), and, for DU-IAF, the variance dropout and floor of eq. 6 on :math:`(\sigma^0)^2`
-(notes 1.5.3): :math:`\mathrm{var}^0 = g \odot \mathrm{softplus}(s)^2 + \alpha`.
+with :math:`\mu^0 = \mathrm{BN}(\text{loc})` when :math:`\gamma > 0` (eq. 9, BN eps ``1e-8``, docs/implementation.md
+§1.5, item 2), and, for DU-IAF, the variance dropout and floor of eq. 6 on :math:`(\sigma^0)^2`
+(docs/implementation.md §1.5, item 3): :math:`\mathrm{var}^0 = g \odot \mathrm{softplus}(s)^2 + \alpha`.
+Both are the DU-VAE head's functions: :func:`duvae.theory.batchnorm_means` (in :class:`BatchNormMean`)
+and :func:`duvae.theory.variance_dropout`.
 
-**Chain.** :math:`T` blocks (Kingma et al. 2016, the LSTM-type update, notes 1.5.5), block :math:`t`:
+**Chain.** :math:`T` blocks (Kingma et al. 2016, the LSTM-type update, docs/implementation.md §1.5, item 5), block :math:`t`:
 
 .. math::
     (m_t, s_t) = \mathrm{MADE}_t(z^{t-1}, h), \quad
@@ -25,7 +27,7 @@ block is triangular with diagonal :math:`\varsigma_t`, and
 .. math::
     \log q(z^T|x) = \log \mathcal{N}(z^0; \mu^0, \mathrm{var}^0) - \sum_{t=1}^T \sum_d \log \varsigma_{t,d}.
 
-**MADE** (notes 1.5.7): masked linear layers ``nz -> H -> H -> 2 nz`` with ReLUs; the context
+**MADE** (docs/implementation.md §1.5, item 7): masked linear layers ``nz -> H -> H -> 2 nz`` with ReLUs; the context
 ``h`` enters the first layer through an unmasked bias-free linear map. Degrees: inputs
 :math:`1..n`; hidden units drawn uniformly from :math:`\{1..n-1\}` by a ``RandomState(0)`` created
 per MADE (first hidden layer, then second); outputs :math:`1..n` twice (``m`` then ``s``). A hidden
@@ -39,7 +41,7 @@ depends on the context only.)
 :math:`z \leftarrow (y - (1 - \varsigma) m)/\varsigma`; after :math:`k` sweeps the first :math:`k`
 coordinates are exact, so ``nz`` MADE passes per block give the exact inverse.
 
-Variants (notes 5): IAF+FB (``gamma=0, p_keep=1, delta_rate=0``; free bits in the objective),
+Variants (docs/implementation.md §5.9, §5.10, §1.5): IAF+FB (``gamma=0, p_keep=1, delta_rate=0``; free bits in the objective),
 IAF+BN (``gamma>0, p_keep=1, delta_rate=0``), DU-IAF (``gamma>0, p_keep<1, delta_rate=1``).
 """
 
@@ -54,7 +56,6 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from duvae.posteriors.batchnorm import BatchNormMean
-from duvae.posteriors.du import check_p_keep, variance_dropout
 from duvae.posteriors.gaussian import (
     DiagGaussian,
     check_in_features,
@@ -63,6 +64,7 @@ from duvae.posteriors.gaussian import (
     variance_floor,
 )
 from duvae.precision import float32_region
+from duvae.theory import check_p_keep, variance_dropout  # eq. 6, the function DUHead calls too
 
 SIGMOID_OFFSET_INIT = 2.0  # c_t initial value: sigmoid(2) = 0.88, blocks start near the identity
 
@@ -74,7 +76,7 @@ def _check_positive_int(name: str, value: int, minimum: int) -> int:
 
 
 def made_degrees(nz: int, hidden: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Degrees ``(inputs [nz], hidden1 [H], hidden2 [H], outputs [2 nz])`` of a MADE (notes 1.5.7)."""
+    """Degrees ``(inputs [nz], hidden1 [H], hidden2 [H], outputs [2 nz])`` of a MADE (docs/implementation.md §1.5, item 7)."""
     rng = np.random.RandomState(0)  # one generator per MADE: every block gets the same masks
     d_in = np.arange(1, nz + 1)
     if nz > 1:
@@ -99,7 +101,7 @@ class MaskedLinear(nn.Linear):
 
 
 class MADE(nn.Module):
-    r"""Autoregressive ``(m, s) = MADE(z, h)``: ``m_d, s_d`` depend on ``z_{<d}`` and on ``h`` (notes 1.5.7).
+    r"""Autoregressive ``(m, s) = MADE(z, h)``: ``m_d, s_d`` depend on ``z_{<d}`` and on ``h`` (docs/implementation.md §1.5, item 7).
 
     Args:
         nz: input size ``n``.
@@ -137,7 +139,7 @@ class MADE(nn.Module):
 
 
 class IAFBlock(nn.Module):
-    r"""One IAF step :math:`z' = \varsigma z + (1-\varsigma) m`, :math:`\varsigma = \mathrm{sigmoid}(s + c)` (notes 1.5.5).
+    r"""One IAF step :math:`z' = \varsigma z + (1-\varsigma) m`, :math:`\varsigma = \mathrm{sigmoid}(s + c)` (docs/implementation.md §1.5, item 5).
 
     ``forward(z, h) -> (z', log_sig)`` and ``inverse(z', h) -> (z, log_sig)``, all ``[..., nz]``;
     ``log_sig`` is :math:`\log\varsigma`, the log-diagonal of the block's triangular Jacobian.
@@ -205,12 +207,12 @@ class IAFPosterior(Distribution):
         self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None,
         eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""``(z^T [*S, B, nz], log_q_d [*S, B, nz])`` with the per-dimension bookkeeping of notes 1.5.9.
+        r"""``(z^T [*S, B, nz], log_q_d [*S, B, nz])`` with the per-dimension bookkeeping of docs/implementation.md §1.5, item 9.
 
         ``log_q_d = log N(z^0_d; mu^0_d, var^0_d) - sum_t log sig_{t,d}``, accumulated by position.
         **Caveat**: the reversals permute the dimensions between blocks, so entry ``d`` mixes
         different coordinates; only ``log_q_d.sum(-1)`` is a log-density. The split is what the
-        official IAF free bits uses (a heuristic, IMPLEMENTATION_NOTES 1.5.9). ``eps`` (standard
+        official IAF free bits uses (a heuristic, docs/implementation.md §1.5, item 9). ``eps`` (standard
         normal noise of shape ``[*S, B, nz]``) replaces the draw when given.
         """
         mu0, var0 = self.base.mu, self.base.var
@@ -249,16 +251,16 @@ class IAFPosterior(Distribution):
         return self.base.log_prob(z) - log_det
 
     def mean_features(self) -> torch.Tensor:
-        r"""Deterministic :math:`z^T` ``[B, nz]``: :math:`z^0 = \mu^0` (no noise) through the flow (notes 1.5.10)."""
+        r"""Deterministic :math:`z^T` ``[B, nz]``: :math:`z^0 = \mu^0` (no noise) through the flow (docs/implementation.md §1.5, item 10)."""
         return self.flow(self.base.mu)[0]
 
     def concat_features(self) -> torch.Tensor:
-        r"""``concat(mu^0, z^T)`` ``[B, 2 nz]``: the IAF classification features (paper 4.2; notes 4.7)."""
+        r"""``concat(mu^0, z^T)`` ``[B, 2 nz]``: the IAF classification features (the paper, Section 4.2; docs/implementation.md §4.7)."""
         return torch.cat([self.base.mu, self.mean_features()], dim=-1)
 
 
 class IAFHead(nn.Module):
-    r"""IAF posterior head ``f [B, in_features] -> IAFPosterior`` (notes 1.5 steps 1-5).
+    r"""IAF posterior head ``f [B, in_features] -> IAFPosterior`` (docs/implementation.md §1.5, items 1-5).
 
     Args:
         in_features: size of the encoder feature.
@@ -269,7 +271,7 @@ class IAFHead(nn.Module):
         p_keep: keep probability of the variance dropout on :math:`z^0`; ``1`` means none.
         delta_rate: multiplier of the floor :math:`\alpha = \text{delta\_rate}/(2\pi e)`.
         learnable_scale: BN scales learnable and renormalised (DU code) or fixed at gamma
-            (the paper's IAF+BN; notes 1.3.8).
+            (the paper's IAF+BN; docs/implementation.md §1.3, item 8).
         drop_start: KL weight from which the dropout and the floor are active (default 1.0).
         bias: bias of the linear map.
 
