@@ -39,7 +39,7 @@ ABSOLUTE_DIRS = $(foreach v,$(DIR_VARIABLES),$(if $(value $(v)),$(v)='$(abspath 
 
 setup: $(VENV)/.installed $(LAB_SETTINGS)
 
-# constraints.txt: the exact versions the tests passed with (python -m duvae.pins writes it)
+# constraints.txt: the exact versions the tests passed with (python -m duvae.runs.pins writes it)
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"

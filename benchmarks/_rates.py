@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from duvae.objectives import training_loss
-from duvae.precision import autocast
-from duvae.results import cpu_model
+from duvae.bf16 import autocast
+from duvae.runs.results import cpu_model
 
 
 def sync(device: torch.device) -> None:

@@ -23,9 +23,9 @@ import torch
 from _rates import header, sync, time_training
 from torch import nn
 
-from duvae.device import pick_device
+from duvae.runs.device import pick_device
 from duvae.metrics import iw_nll
-from duvae.zoo import build_model, run_config
+from duvae.runs.zoo import build_model, run_config
 
 
 def count_decoder_flops(model, x, n_samples: int) -> float:

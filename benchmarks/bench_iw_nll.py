@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.metrics import iw_nll
 
 NOMINAL_GFLOPS = 300.0

@@ -1,6 +1,6 @@
 r"""Per-model cost on this machine: one training step, and IW-NLL throughput (docs/implementation.md §4.1).
 
-For every model of the zoo (:data:`duvae.zoo.MODEL_NAMES`) and both kinds of data (the synthetic
+For every model of the zoo (:data:`duvae.runs.zoo.MODEL_NAMES`) and both kinds of data (the synthetic
 text set's LSTMs, Omniglot's ResNet + PixelCNN), on random inputs of the right shape:
 
 - ``step_ms``: one optimiser step (loss, backward, Adam step), median over ``--steps`` steps, at the
@@ -24,10 +24,10 @@ import time
 
 import torch
 
-from duvae.device import pick_device
+from duvae.runs.device import pick_device
 from duvae.metrics import iw_nll
 from duvae.objectives import training_loss
-from duvae.zoo import MODEL_NAMES, build_model, run_config
+from duvae.runs.zoo import MODEL_NAMES, build_model, run_config
 
 NOMINAL_GFLOPS = 300.0
 

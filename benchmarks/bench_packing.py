@@ -40,10 +40,10 @@ sys.path.insert(0, str(HERE))
 
 from bench_paper import Report, machine, sample_batches, set_tf32, sync, train_step  # noqa: E402
 
-from duvae.device import pick_device  # noqa: E402
-from duvae.run_data import load_run_data  # noqa: E402
-from duvae.trainer import make_optimizers  # noqa: E402
-from duvae.zoo import build_model, run_config  # noqa: E402
+from duvae.runs.device import pick_device  # noqa: E402
+from duvae.runs.run_data import load_run_data  # noqa: E402
+from duvae.runs.trainer import make_optimizers  # noqa: E402
+from duvae.runs.zoo import build_model, run_config  # noqa: E402
 
 SCHEMA = "duvae-gpu-packing/1"
 

@@ -5,7 +5,7 @@ documents of up to 200 words, batch 32, SGD) and Omniglot (ResNet encoder, 13-la
 64 channels, batch 50, Adam), each model of ``--models`` (default VAE, DU-VAE, DU-IAF; SA-VAE's
 refinement with ``--sa-steps``) in each precision of ``--precisions``:
 
-- ``step_s``: one optimiser step exactly as :func:`duvae.trainer.fit` takes it (KL weight 1, so
+- ``step_s``: one optimiser step exactly as :func:`duvae.runs.trainer.fit` takes it (KL weight 1, so
   DU's variance floor and dropout are on; the loss under the precision switch, backward, gradient
   clipping at 5, the two optimisers' steps, the loss read back), mean over ``--steps`` batches
   drawn at random from a training epoch (text batches differ in length: the mean of a random
@@ -20,7 +20,7 @@ backward pass counted as twice the forward) and as a fraction of the bf16 matmul
 the same run (``--matmul-size``, default 8192 on a GPU). ``fp32`` means float32 weights with the
 TF32 setting of ``--tf32`` (default ``on``: TF32 tensor-core products allowed in cuBLAS and
 cuDNN; the JSON says which). The data sizes the ``paper`` profile trains on, as the mirror holds
-them, are recorded too; ``python -m duvae.costs --gpu FILE`` projects run times from them.
+them, are recorded too; ``python -m duvae.sweep.costs --gpu FILE`` projects run times from them.
 
 The JSON (``--out``) is rewritten after every measurement, so a run cut short keeps what it measured::
 
@@ -46,14 +46,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from duvae.device import pick_device
+from duvae.runs.device import pick_device
 from duvae.metrics import evaluate, iw_nll
 from duvae.objectives import training_loss
-from duvae.precision import autocast
-from duvae.results import cpu_model
-from duvae.run_data import load_run_data
-from duvae.trainer import make_optimizers
-from duvae.zoo import build_model, run_config
+from duvae.bf16 import autocast
+from duvae.runs.results import cpu_model
+from duvae.runs.run_data import load_run_data
+from duvae.runs.trainer import make_optimizers
+from duvae.runs.zoo import build_model, run_config
 
 SCHEMA = "duvae-gpu-steps/1"
 
@@ -168,7 +168,7 @@ def hooked_flops(module: nn.Module, run) -> float:
 
 
 def train_step(model, cfg, x, optimizers, params, precision: str, device) -> float:
-    """One step as :func:`duvae.trainer.fit` takes it (KL weight 1, not aggressive)."""
+    """One step as :func:`duvae.runs.trainer.fit` takes it (KL weight 1, not aggressive)."""
     with autocast(precision, device):
         terms = training_loss(model, x, 1.0, cfg.model)
     for opt in optimizers:

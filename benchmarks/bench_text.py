@@ -38,10 +38,10 @@ from torch import nn
 
 from duvae.data.registry import fetch
 from duvae.data.text import TextDataset, Vocab, read_tokenized
-from duvae.device import pick_device
+from duvae.runs.device import pick_device
 from duvae.metrics import evaluating, iw_nll, sample_with_log_prob
-from duvae.precision import autocast
-from duvae.zoo import build_model, run_config
+from duvae.bf16 import autocast
+from duvae.runs.zoo import build_model, run_config
 
 
 # --- the "before" code paths, kept here for the side-by-side ------------------------------------
@@ -125,7 +125,7 @@ def synthetic_curve():
     """Final validation loss of the `cpu` synthetic DU-VAE, fp32 vs bf16 (30 epochs each)."""
     import tempfile
 
-    from duvae.trainer import train_or_load
+    from duvae.runs.trainer import train_or_load
 
     finals = {}
     for precision in ("fp32", "bf16"):

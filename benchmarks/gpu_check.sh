@@ -136,8 +136,8 @@ stage sweep "$T_SWEEP" "$PYTHON" -m duvae.sweep table1 --profile smoke --seeds 1
 t0=$(date +%s)
 "$PYTHON" - "$OUT/sweep.json" "$DEVICE" "${SWEEP_ARGS[@]}" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, sys
-from duvae.results import load_results
-from duvae.sweep import plan
+from duvae.runs.results import load_results
+from duvae.sweep.engine import plan
 out, device, models = sys.argv[1], sys.argv[2], sys.argv[4:] or None
 todo, done = plan("table1", "smoke", 1, models=models)
 runs = [{"model": r["model"], "dataset": r["dataset"], "nll": r["metrics"].get("nll"), "device": r["machine"]["device"],
@@ -163,7 +163,7 @@ stage packing "$T_PACK" "$PYTHON" benchmarks/bench_packing.py --device "$DEVICE"
 
 # the projection, if the measurements came back (printed only: the numbers are in paper_steps.json)
 if [ -f "$OUT/paper_steps.json" ]; then
-    "$PYTHON" -m duvae.costs --gpu "$OUT/paper_steps.json" table1:1 figure2:1 --precision bf16 2>&1 | tee -a "$LOG" \
+    "$PYTHON" -m duvae.sweep.costs --gpu "$OUT/paper_steps.json" table1:1 figure2:1 --precision bf16 2>&1 | tee -a "$LOG" \
         | tail -n 6
 fi
 log "done in $(( $(date +%s) - START ))s; files in $OUT:"

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from duvae.precision import autocast, check_precision
+from duvae.bf16 import autocast, check_precision
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -200,7 +200,7 @@ def log_importance_weights(
     ``[samples, examples]`` bounded by ``work_budget`` (samples x examples x tokens or pixels,
     :func:`iw_chunks`): the budget bounds memory and never changes the weights. ``precision="bf16"``
     runs the networks' matrix products in bfloat16; the weights are float32 (float64 for a float64
-    model; :mod:`duvae.precision`).
+    model; :mod:`duvae.bf16`).
     """
     _check_positive_int("n_samples", n_samples)
     device = x.device if isinstance(x, torch.Tensor) else model_device(model)
@@ -241,7 +241,7 @@ def iw_nll(
     The noise comes from the global generator, example by example, so an example gets the same
     estimate alone or in a bucket; ``work_budget`` bounds memory and never changes the result;
     ``precision="bf16"`` runs the networks' matrix products in bfloat16, the log-weights and their
-    logsumexp are float32 (:mod:`duvae.precision`).
+    logsumexp are float32 (:mod:`duvae.bf16`).
     """
     log_w = log_importance_weights(model, x, n_samples, work_budget, precision)  # [K, B]
     log_px = torch.logsumexp(log_w, dim=0) - math.log(n_samples)  # log (1/K) sum_k w_k
@@ -425,7 +425,7 @@ def evaluate(
     - ``n``: the number of examples.
 
     ``au`` needs two examples at least (it is a variance across examples); with one it is 0.
-    ``precision`` is the networks' matmul precision (:mod:`duvae.precision`); the metrics
+    ``precision`` is the networks' matmul precision (:mod:`duvae.bf16`); the metrics
     themselves are computed in float32 (float64 for the MI's aggregate posterior).
     """
     if isinstance(n_iw, bool) or not isinstance(n_iw, int) or n_iw < 0:

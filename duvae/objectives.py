@@ -41,7 +41,6 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from duvae.config import ModelConfig
 from duvae.mae import mae_regularisers
 from duvae.sa_vae import prior_kl_from_logvar, refined_posterior
 
@@ -167,7 +166,7 @@ def _sample_and_kl_per_dim(q: Distribution, prior: Distribution) -> tuple[torch.
     return z, kl_per_dim(q, prior, z, log_q_pd)[0]  # single-sample MC at the decoder's z^T
 
 
-def training_loss(model: nn.Module, x: torch.Tensor, kl_weight: float, cfg: ModelConfig) -> LossTerms:
+def training_loss(model: nn.Module, x: torch.Tensor, kl_weight: float, cfg) -> LossTerms:
     r"""The loss of one training step for the model described by ``cfg``.
 
     Args:
@@ -176,7 +175,7 @@ def training_loss(model: nn.Module, x: torch.Tensor, kl_weight: float, cfg: Mode
         kl_weight: the current annealing weight :math:`\beta_t` (:func:`kl_weight_at`); it is given to
             the posterior head (floor/dropout switch, docs/implementation.md §1.3, item 1) and weights the KL unless
             ``cfg.beta`` is set.
-        cfg: the model's :class:`~duvae.config.ModelConfig` (``beta``, ``free_bits``,
+        cfg: the model's :class:`~duvae.runs.config.ModelConfig` (``beta``, ``free_bits``,
             ``mae_diversity``, ``mae_smoothness``, ``procedure``, ``svi_*``).
 
     Returns:

@@ -63,14 +63,14 @@ def check_trained(model: torch.nn.Module, what: str = "the model") -> None:
         tracked = getattr(module, "num_batches_tracked", None)
         if tracked is not None and int(tracked) == 0:
             raise ValueError(f"{what} was never trained: its batch-norm layer {name!r} has seen no batch; "
-                             "probe a finished run (duvae.trainer.train_or_load), not a freshly built model")
+                             "probe a finished run (duvae.runs.trainer.train_or_load), not a freshly built model")
 
 
 def check_run(run) -> None:
-    """Refuse a :class:`~duvae.trainer.TrainedRun` that has not finished training."""
+    """Refuse a :class:`~duvae.runs.trainer.TrainedRun` that has not finished training."""
     if not run.metrics or not (run.run_dir / "final.pt").is_file():
         raise ValueError(f"run {run.config.run_id()} has not finished training (no final.pt / metrics in "
-                         f"{run.run_dir}); train it with duvae.trainer.train_or_load first")
+                         f"{run.run_dir}); train it with duvae.runs.trainer.train_or_load first")
     check_trained(run.model, f"run {run.config.run_id()}")
 
 

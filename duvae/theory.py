@@ -657,7 +657,7 @@ def renormalise_scales(w: Tensor, gamma: float) -> Tensor:
     $\sum_d \mathrm{Var}[\hat\mu_d] = n_z\gamma^2$, the constraint the paper fixes. Raising would stop a
     training run at the one moment the constraint is needed, and dividing by the zero RMS would give
     NaN. (The test ``rms > 0`` also fails for a NaN RMS, so NaN scales are reset too; a NaN loss
-    stops training before that, :class:`duvae.trainer.NonFiniteLossError`.) The choice is made on the
+    stops training before that, :class:`duvae.runs.trainer.NonFiniteLossError`.) The choice is made on the
     device with ``torch.where``: no host synchronisation at every forward.
     """
     gamma = check_gamma(gamma)

@@ -18,7 +18,7 @@ A VAE here is three small parts glued together (paper eq. 1):
 This is the *model protocol* every metric in :mod:`duvae.metrics` relies on:
 ``model.posterior(x)``, ``model.prior`` and ``model.log_likelihood(x, z)``. The remedies that act
 on the objective or on the optimisation (annealing, beta, free bits, MAE, SA-VAE, Agg-VAE) are
-in :mod:`duvae.objectives` and :mod:`duvae.trainer`.
+in :mod:`duvae.objectives` and :mod:`duvae.runs.trainer`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
-from duvae.precision import float32_region
+from duvae.bf16 import float32_region
 
 
 class VAE(nn.Module):
@@ -58,7 +58,7 @@ class VAE(nn.Module):
         At evaluation it is 1, so the posterior is the test-time one.
         """
         f = self.encoder(x)
-        with float32_region(f.device):  # the head, its variances and KL stay float32 (duvae.precision)
+        with float32_region(f.device):  # the head, its variances and KL stay float32 (duvae.bf16)
             return self.head(f.float(), kl_weight=kl_weight)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -69,8 +69,8 @@ device = "auto"
 
 # %%
 import duvae
-from duvae.device import pick_device, seed_everything
-from duvae.profiles import PROFILES, check_profile
+from duvae.runs.device import pick_device, seed_everything
+from duvae.runs.profiles import PROFILES, check_profile
 from duvae.book.run import list_notebooks
 
 check_profile(profile)
@@ -84,7 +84,7 @@ print(f"duvae {duvae.__version__}; profile={profile!r}; device={pick_device(devi
 # | --- | --- |
 # | `duvae/theory.py` | MPD (eq. 3), conditional entropy (eq. 5), variance dropout (eq. 6), the bounds of Proposition 1 and eq. 8, the BN scale renormalisation |
 # | `duvae/data/` | verified downloads (sha256, mirror, cache) and the data sets: Omniglot 28x28, Yahoo, short Yelp, synthetic text |
-# | `duvae/profiles.py` | the `smoke` / `cpu` / `paper` sizes every notebook reads |
+# | `duvae/runs/profiles.py` | the `smoke` / `cpu` / `paper` sizes every notebook reads |
 # | `duvae/book/` | what turns the package into these notebooks: the main job (`run.py`, every notebook through papermill), what cells call, the course edition |
 # | `notebooks/` | the literate walk-through, one notebook per topic (below) |
 # | `tests/` | closed forms against independent computations; every notebook executed with `smoke` |

@@ -19,7 +19,7 @@
 # | --- | --- | --- |
 # | the posterior's parameters | DU-VAE, BN-VAE, $\delta$-VAE, IAF+FB / IAF+BN / DU-IAF | `duvae/posteriors/` |
 # | the objective | $\beta$-VAE, AE, FB, MAE, SA-VAE | `duvae/objectives.py`, `duvae/mae.py`, `duvae/sa_vae.py` |
-# | the optimisation | KL annealing (all), Agg-VAE | `duvae/objectives.py`, `duvae/trainer.py` |
+# | the optimisation | KL annealing (all), Agg-VAE | `duvae/objectives.py`, `duvae/runs/trainer.py` |
 #
 # This notebook shows, for each model, the equation of its remedy and the code that implements it,
 # then trains every model for a few steps and shows what happens to the KL and the active units.
@@ -55,12 +55,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from duvae.config import REFERENCE_SEED
-from duvae.device import pick_device, seed_everything
+from duvae.runs.config import REFERENCE_SEED
+from duvae.runs.device import pick_device, seed_everything
 from duvae.book.cells import show_source
 from duvae.book.outputs import save_figure, save_table
-from duvae.profiles import zoo_demo_profile
-from duvae.zoo import MODEL_NAMES, model_config
+from duvae.runs.profiles import zoo_demo_profile
+from duvae.runs.zoo import MODEL_NAMES, model_config
 
 demo = zoo_demo_profile(profile)
 dev = pick_device(device)
@@ -70,7 +70,7 @@ print(f"profile={profile!r} device={dev} walk-through sizes: {demo}")
 # %% [markdown]
 # ## The hyper-parameters of every model (docs/implementation.md §3.4)
 #
-# One table holds them all (`duvae/zoo.py`); the paper writes them per data set
+# One table holds them all (`duvae/runs/zoo.py`); the paper writes them per data set
 # (Yahoo / Yelp / Omniglot). Short Yelp (Table 2) and the synthetic set (Figure 1) use the Yelp column.
 
 # %%
@@ -136,7 +136,7 @@ show_source(sa_vae.svi_refine)
 # batches until its loss stops improving; the aggressive phase ends when validation MI stops rising:
 
 # %%
-from duvae import trainer
+from duvae.runs import trainer
 
 show_source(trainer.aggressive_encoder_updates)
 
@@ -185,9 +185,9 @@ show_source(IAFHead.forward)
 # not converged models: the point is what each remedy does to KL and AU from the start.
 
 # %%
-from duvae.run_data import load_run_data
-from duvae.trainer import train_or_load
-from duvae.zoo import run_config
+from duvae.runs.run_data import load_run_data
+from duvae.runs.trainer import train_or_load
+from duvae.runs.zoo import run_config
 
 
 def demo_config(name, dataset):

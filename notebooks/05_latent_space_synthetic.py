@@ -67,14 +67,14 @@ import pandas as pd
 import torch
 
 from duvae.data.synthetic import mixture_log_density
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import figure1
-from duvae.figures import grid_mass, latent_grid, plot_latent_space
+from duvae.aggregate_posterior import grid_mass, latent_grid, plot_latent_space
 from duvae.book.outputs import save_figure, save_table
 from duvae.experiments import current_results
-from duvae.run_data import load_run_data
-from duvae.sweep import main as sweep_main
-from duvae.zoo import run_config
+from duvae.runs.run_data import load_run_data
+from duvae.sweep.engine import main as sweep_main
+from duvae.runs.zoo import run_config
 
 dev = pick_device(device)
 seed_everything(seed)
@@ -184,9 +184,9 @@ geometry
 # Agg-VAE (He et al., 2019) fights collapse by training the encoder alone, with many inner steps per
 # batch, during an *aggressive phase* at the start of training; afterwards it trains like the plain
 # VAE. On text the phase ends as soon as the validation mutual information falls from one epoch to
-# the next (`_leave_aggressive_phase` in `duvae/trainer.py`), so the earliest exit is after the
+# the next (`_leave_aggressive_phase` in `duvae/runs/trainer.py`), so the earliest exit is after the
 # second epoch. Its runs here use He et al.'s schedule: the KL weight starts at 0.1 and rises to 1
-# over 10 epochs (`duvae/zoo.py`). While the weight is small, spreading the posteriors apart costs
+# over 10 epochs (`duvae/runs/zoo.py`). While the weight is small, spreading the posteriors apart costs
 # little, and the first epoch's MI is high; each later epoch raises the weight, which pulls every
 # posterior towards the prior, so the MI can fall whether or not the code is becoming useful. The
 # rule then reads that fall as the end of the phase, after the second epoch, before the decoder has

@@ -25,11 +25,11 @@
 # 5. IAF+BN's KL stays small (BN alone does not prevent collapse in VAE-IAF), DU-IAF's does not.
 #
 # **How it is made here.** The rows and their per-data-set hyper-parameters are the paper's
-# (`duvae/experiments/table1.py`, the models from `duvae/zoo.py`); the runs go through the sweep
+# (`duvae/experiments/table1.py`, the models from `duvae/runs/zoo.py`); the runs go through the sweep
 # engine, `python -m duvae.sweep table1 --profile cpu --seeds 3`, which writes one small JSON result
 # per run under `results/<profile>/table1/`. This notebook reads those committed results. At the
 # `cpu` profile the networks and data are shrunk so that all 14 rows x 3 seeds fit on a 2-core
-# machine; every reduction is listed beside the paper's value in `duvae/zoo.py` and in the README.
+# machine; every reduction is listed beside the paper's value in `duvae/runs/zoo.py` and in the README.
 # Our absolute numbers are therefore **not** comparable with the paper's: compare orderings and
 # differences, against the seed-to-seed spread.
 #
@@ -47,7 +47,7 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import table1
 from duvae.book.outputs import save_figure, save_table
 from duvae.book.cells import notebook_results
@@ -104,7 +104,7 @@ for dataset in datasets:
 #
 # For each statement: the paper's two numbers, our two means, the difference in the direction the
 # paper states (positive = as the paper says) and the larger of the two rows' seed-to-seed standard
-# deviations. The rule is `duvae.claims.verdict`, the one notebook 12 reports with. A statement
+# deviations. The rule is `duvae.report.claims.verdict`, the one notebook 12 reports with. A statement
 # **holds** here only if the difference exceeds that spread, and **does not hold** if it has the
 # opposite sign beyond it. "Within the spread" means our seeds cannot tell the two rows apart, and
 # says which sign the difference has: a wrong-sign difference inside the noise is not a refutation.
@@ -202,7 +202,7 @@ for dataset in datasets:
 # %% [markdown]
 # ## Does bf16 training move the Yahoo rows?
 #
-# Table 1 and Figure 2 were first trained on Yahoo with bf16 matrix products (`duvae/precision.py`). Evaluating the
+# Table 1 and Figure 2 were first trained on Yahoo with bf16 matrix products (`duvae/bf16.py`). Evaluating the
 # same weights in bf16 and fp32 agrees to about a thousandth of a nat, but *training* in bf16
 # changes every step, hence the trajectory. An independent fp32 implementation on the same `cpu`
 # split reached a lower VAE NLL than our bf16 VAE (both printed below). So three rows, the
@@ -267,14 +267,14 @@ decay
 # differences change sign from seed to seed), so bf16 does not explain the VAE's distance from the
 # independent implementation: the fp32 VAE is further from it. But the rule the fp32 check was run
 # under counts every metric of a row, and some KL and AU moved beyond their spreads (the table's
-# other columns). So the `cpu` profile trains Yahoo in fp32 (`duvae/zoo.py`). Its runs
+# other columns). So the `cpu` profile trains Yahoo in fp32 (`duvae/runs/zoo.py`). Its runs
 # have new run ids: the table at the top shows the Yahoo runs trained in fp32 so far (the 9 of this
 # check, copied), the others are re-trained as the sweep's time allows. The Yahoo runs of the bf16
 # profile stay committed under `results/<profile>/table1/`, out of the tables above
 # (`duvae.experiments.current_results`); here they are, for reference.
 
 # %%
-from duvae.results import load_results
+from duvae.runs.results import load_results
 
 current = {r["run_id"] for r in results}
 superseded = [r for r in load_results(profile, "table1") if r["run_id"] not in current
@@ -306,7 +306,7 @@ fidelity
 # `gap.OFFICIAL_LONG`).
 
 # %%
-from duvae.results import load_results as _load
+from duvae.runs.results import load_results as _load
 
 long = gap.long_table(_load(profile, "scale")) if profile == "cpu" else pd.DataFrame()
 save_table(long, "06_table1_official_code_long")
@@ -333,13 +333,13 @@ factors
 # ## What the runs cost
 #
 # Wall time of each run as its trainer measured it (training and test), summed per row and data set
-# by `duvae.costs`; a missing run is projected at the mean of the finished runs of its model on its
+# by `duvae.sweep.costs`; a missing run is projected at the mean of the finished runs of its model on its
 # data set (`basis`), and SA-VAE or Agg-VAE without a measurement of their own stay empty rather than
 # guessed. `machine_h` assumes two runs at a time (the sweep's default `--jobs 2` on 2 cores). The
-# README's cost table is `python -m duvae.costs --profile cpu figure1:3 table1:3 figure2:1`.
+# README's cost table is `python -m duvae.sweep.costs --profile cpu figure1:3 table1:3 figure2:1`.
 
 # %%
-from duvae.costs import cost_table
+from duvae.sweep.costs import cost_table
 
 cost = cost_table({"table1": n_seeds}, profile, jobs=2)
 save_table(cost, "06_table1_cost")

@@ -26,7 +26,7 @@
 # sweep copies Table 1's committed result (marked `copied_from`) instead of training them again. One
 # seed per cell at the `cpu` profile: differences between neighbouring cells smaller than Table 1's
 # seed-to-seed spread of DU-VAE (notebook 06) are not evidence. The network and data sizes are the
-# `cpu` profile's (see `duvae/zoo.py`); Yelp is not available (see notebook 06).
+# `cpu` profile's (see `duvae/runs/zoo.py`); Yelp is not available (see notebook 06).
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke | cpu | paper
@@ -39,7 +39,7 @@ run_missing = None  # run the missing cells first; None: only at the smoke profi
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import figure2, table1
 from duvae.book.outputs import save_figure, save_table
 from duvae.experiments import current_results

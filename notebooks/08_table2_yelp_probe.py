@@ -35,10 +35,10 @@
 #
 # **How it is made here.** `python -m duvae.sweep table2 --profile cpu --seeds 3` trains the 11
 # models on the unlabelled short-Yelp training split (`duvae/experiments/table2.py`, the Yelp
-# column's hyper-parameters from `duvae/zoo.py`), probes each finished model, and commits the
+# column's hyper-parameters from `duvae/runs/zoo.py`), probes each finished model, and commits the
 # accuracies in its result under `results/<profile>/table2/`. This notebook reads them; it trains
 # nothing at the `cpu` profile. The `cpu` profile's reductions (fewer training sentences, narrower
-# LSTMs, fewer epochs) are listed in the README and in `duvae/zoo.py`; our absolute accuracies are
+# LSTMs, fewer epochs) are listed in the README and in `duvae/runs/zoo.py`; our absolute accuracies are
 # not the paper's, the orderings are what we compare.
 
 # %% tags=["parameters"]
@@ -51,7 +51,7 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 # %%
 from IPython.display import Markdown, display
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import table2
 from duvae.book.outputs import save_figure, save_table
 from duvae.book.cells import notebook_results
@@ -149,7 +149,7 @@ save_figure(fig, "08_table2_codes")
 # says the schedule was long enough for that model (or that it overfits, as an AE may). Per run: the
 # epoch of the best validation loss (counted from 1) out of the epochs trained. The validation loss
 # is the ELBO for every model but the AE, whose weights are selected on the reconstruction alone
-# (`ModelConfig.select_on`, `duvae.trainer.selection_loss`): trained with KL weight 0, nothing holds
+# (`ModelConfig.select_on`, `duvae.runs.trainer.selection_loss`): trained with KL weight 0, nothing holds
 # the AE's KL, and selected on the ELBO our first AE kept its epoch 0 and probed at chance.
 
 # %%

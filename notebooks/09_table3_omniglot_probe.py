@@ -46,7 +46,7 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 # %%
 from IPython.display import display
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import table3
 from duvae.book.outputs import save_figure, save_table
 from duvae.book.cells import notebook_results

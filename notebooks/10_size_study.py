@@ -58,7 +58,7 @@ run_missing = None  # run the missing runs first; None: only at the smoke profil
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import scale
 from duvae.book.outputs import save_figure, save_table
 from duvae.experiments import current_results

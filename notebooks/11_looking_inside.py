@@ -66,11 +66,11 @@ import torch
 from IPython.display import Markdown, display
 from PIL import Image
 
-from duvae.device import pick_device, seed_everything
+from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import inside
 from duvae.book.outputs import save_figure, save_table
-from duvae.results import load_results, result_path
-from duvae.sweep import main as sweep_main
+from duvae.runs.results import load_results, result_path
+from duvae.sweep.engine import main as sweep_main
 
 dev = pick_device(device)
 gen = seed_everything(seed)

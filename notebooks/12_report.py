@@ -12,14 +12,14 @@
 # # The reproduction report: which of the paper's claims hold, at what size, with what evidence
 #
 # **What this notebook is.** The one answer a reader wants first. Each claim of the paper that this
-# repository can test is written down as data in `duvae/claims.py`: the statement, the statistic it
+# repository can test is written down as data in `duvae/report/claims.py`: the statement, the statistic it
 # is judged on, the test and the threshold. Its verdict is computed here from the committed results
 # (`results/<profile>/`, one JSON file per finished run). Then come the paper's tables beside ours,
 # and the figures. Each one links to the notebook that explains it. This notebook trains nothing
 # and reads no checkpoint. It shows what is committed; a claim whose runs are missing reads
 # *inconclusive (missing runs)* until they are in.
 #
-# **The rule**, one for every notebook (`duvae.claims.verdict`; notebooks 06-10 use it too). A
+# **The rule**, one for every notebook (`duvae.report.claims.verdict`; notebooks 06-10 use it too). A
 # comparison has a *difference*, oriented so that a positive value is what the paper says (e.g. the
 # other model's NLL minus DU-VAE's), and a *spread*, the larger seed-to-seed standard deviation of
 # its two sides. Then:
@@ -35,7 +35,7 @@
 # It holds only if every part holds. Otherwise it is within the spread.
 #
 # **Sizes.** Our `cpu` profile is a reduced-scale run: smaller networks, shorter documents, fewer
-# epochs (`duvae/zoo.py`, and the README's *Profiles*). The verdicts are verdicts *at that size*.
+# epochs (`duvae/runs/zoo.py`, and the README's *Profiles*). The verdicts are verdicts *at that size*.
 # Where the size study (notebook 10) or the fp32 check (notebook 06) measured part of a claim at
 # another size or precision, that verdict appears beside it, in the `at other sizes` column.
 
@@ -50,12 +50,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae import claims
-from duvae.config import REFERENCE_SEED
-from duvae.device import seed_everything
+from duvae.report import claims
+from duvae.runs.config import REFERENCE_SEED
+from duvae.runs.device import seed_everything
 from duvae.experiments import figure1, figure2, precision, scale, table1, table2, table3
 from duvae.book.outputs import save_figure, save_table
-from duvae.report import PLANNED_SEEDS
+from duvae.report.publish import PLANNED_SEEDS
 
 seed_everything(seed)
 pd.set_option("display.max_colwidth", 400)
@@ -96,7 +96,7 @@ summary.drop(columns="the paper says")
 #
 # Proposition 1 and eq. 8 are theorems, not measurements of trained models, so their check stands
 # apart from the reproduced claims: a small, seeded Monte Carlo run of notebook 02's check, computed
-# here (`duvae.claims.theory_check`).
+# here (`duvae.report.claims.theory_check`).
 
 # %%
 math_summary = claims.summary_table(findings, profile, claims.MATH_CHECKS)

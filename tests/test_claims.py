@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from duvae import claims, verdicts
-from duvae.claims import (DOES_NOT_HOLD, HOLDS, MISSING, NOT_AVAILABLE, ONE_SEED, WITHIN_NONE, WITHIN_OPPOSITE,
+from duvae.report import claims
+
+from duvae.experiments import verdicts
+from duvae.report.claims import (DOES_NOT_HOLD, HOLDS, MISSING, NOT_AVAILABLE, ONE_SEED, WITHIN_NONE, WITHIN_OPPOSITE,
                           WITHIN_SAME, Evidence)
-from duvae.config import REFERENCE_SEED
+from duvae.runs.config import REFERENCE_SEED
 from duvae.experiments import figure2, table1, table2, table3
 
 

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from duvae.costs import cost_table, main, run_costs
+from duvae.sweep.costs import cost_table, main, run_costs
 from duvae.experiments import figure2, table1
-from duvae.results import result_path
+from duvae.runs.results import result_path
 
 
 def _finish(tmp_path, experiment, cfg, seconds, cpu="Test CPU"):
@@ -73,8 +73,8 @@ def test_a_resumed_run_costs_all_its_epochs(tmp_path):
 
 # --- on a GPU: the paper profile projected from measured step times -------------------------------
 
-from duvae.costs import GPU_PROXY, gpu_projection, gpu_run_hours, load_gpu_measurements  # noqa: E402
-from duvae.zoo import run_config  # noqa: E402
+from duvae.sweep.costs import GPU_PROXY, gpu_projection, gpu_run_hours, load_gpu_measurements  # noqa: E402
+from duvae.runs.zoo import run_config  # noqa: E402
 
 
 def _gpu_measurements(step_s=0.05, models=("vae", "du_vae", "du_iaf"), precisions=("fp32", "bf16")) -> dict:

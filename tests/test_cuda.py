@@ -38,11 +38,11 @@ import torch.nn.functional as F
 from duvae.metrics import iw_nll
 from duvae.nets.fused_softmax import target_log_softmax
 from duvae.objectives import training_loss
-from duvae.precision import autocast
-from duvae.run_data import RunData
+from duvae.bf16 import autocast
+from duvae.runs.run_data import RunData
 from duvae.sa_vae import RefinedPosteriorModel
-from duvae.trainer import fit, load_checkpoint, train_or_load
-from duvae.zoo import MODEL_NAMES, build_model, run_config
+from duvae.runs.trainer import fit, load_checkpoint, train_or_load
+from duvae.runs.zoo import MODEL_NAMES, build_model, run_config
 
 CUDA = torch.cuda.is_available()
 NO_CUDA = "CUDA is not available (torch.cuda.is_available() is False): the GPU half of this comparison needs a GPU"
@@ -313,7 +313,7 @@ def test_a_checkpoint_resumes_on_the_other_device(other, route, kind, tmp_path):
 
 @pytest.mark.parametrize("other", OTHER)
 def test_a_finished_run_loads_on_the_cpu_and_names_its_device(other, tmp_path):
-    from duvae.results import make_record
+    from duvae.runs.results import make_record
 
     cfg = smoke_cfg("du_vae", "image", epochs=1, eval_iw_samples=4)
     run = train_or_load(cfg, runs_dir=tmp_path, device=other, data=tiny_data("image", other), progress=False)

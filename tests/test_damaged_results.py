@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from duvae import report
-from duvae.results import DamagedResult, load_results, read_result
+from duvae.report import publish as report
+from duvae.runs.results import DamagedResult, load_results, read_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,6 +58,6 @@ def test_a_committed_result_inside_the_repository_is_named_relative_to_it():
     if path is None:
         pytest.skip("no committed results")
     assert read_result(path)["run_id"] == path.stem
-    from duvae.results import _shown
+    from duvae.runs.results import _shown
 
     assert _shown(path) == f"results/cpu/table1/{path.name}"

@@ -216,7 +216,7 @@ def _sentences(n: int = 8, length: int = 9, seed: int = 0) -> torch.Tensor:
 def _training_step(name: str):
     def run():
         from duvae.objectives import training_loss
-        from duvae.zoo import build_model, run_config
+        from duvae.runs.zoo import build_model, run_config
 
         torch.manual_seed(0)
         cfg = run_config(name, "synthetic", "smoke")
@@ -228,7 +228,7 @@ def _training_step(name: str):
 
 def _evaluation():
     from duvae.metrics import evaluate
-    from duvae.zoo import build_model, run_config
+    from duvae.runs.zoo import build_model, run_config
 
     torch.manual_seed(0)
     cfg = run_config("du_vae", "synthetic", "smoke")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from duvae import sweep, verdicts
+from duvae.sweep import engine as sweep
+
+from duvae.experiments import verdicts
 from duvae.experiments import figure2, table1
-from duvae.results import load_results
+from duvae.runs.results import load_results
 
 
 def test_table1_has_the_papers_14_rows_on_three_data_sets():

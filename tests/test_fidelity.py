@@ -8,12 +8,12 @@ import dataclasses
 import pytest
 import torch
 
-from duvae import trainer as trainer_mod
+from duvae.runs import trainer as trainer_mod
 from duvae.metrics import evaluate
-from duvae.run_data import RunData, load_run_data
+from duvae.runs.run_data import RunData, load_run_data
 from duvae.sa_vae import RefinedPosteriorModel
-from duvae.trainer import fit, inner_loss_value
-from duvae.zoo import build_model, run_config
+from duvae.runs.trainer import fit, inner_loss_value
+from duvae.runs.zoo import build_model, run_config
 
 VOCAB = 30
 
@@ -114,7 +114,7 @@ def test_added_config_fields_keep_old_run_ids_and_change_them_when_set():
 
     cfg = run_config("vae", "synthetic", "cpu")
     legacy = cfg.to_dict()
-    from duvae.config import ADDED_FIELDS
+    from duvae.runs.config import ADDED_FIELDS
 
     assert {("train", "max_vocab"), ("model", "agg_max_epochs")} <= set(ADDED_FIELDS)
     for section, name in ADDED_FIELDS:  # the config as it was hashed before the fields existed

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from duvae.figures import aggregate_posterior_density, grid_mass, latent_grid, plot_latent_space  # noqa: E402
+from duvae.aggregate_posterior import aggregate_posterior_density, grid_mass, latent_grid, plot_latent_space  # noqa: E402
 
 
 def test_aggregate_density_is_the_mixture_of_the_posteriors():

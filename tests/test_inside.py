@@ -67,7 +67,7 @@ def test_greedy_decoding_of_a_batch_equals_decoding_each_z_alone():
 
 
 def _text_model(seed: int = 0):
-    from duvae.zoo import build_model, run_config
+    from duvae.runs.zoo import build_model, run_config
 
     torch.manual_seed(seed)
     return build_model(run_config("du_vae", "yahoo", "smoke"), vocab_size=40).eval()
@@ -142,7 +142,7 @@ def test_image_grid_png_is_small(tmp_path):
 
 
 def test_runs_are_table1_runs_with_their_ids():
-    from duvae.config import REFERENCE_SEED
+    from duvae.runs.config import REFERENCE_SEED
     from duvae.experiments import table1
 
     cfgs = inside.runs("cpu", 1)
@@ -156,7 +156,7 @@ def test_runs_are_table1_runs_with_their_ids():
 
 @pytest.mark.slow
 def test_smoke_sweep_writes_small_results_and_grids(mirror, tmp_path, monkeypatch):
-    from duvae.sweep import main
+    from duvae.sweep.engine import main
 
     monkeypatch.setenv("DUVAE_DATA_MIRROR", str(mirror))
     results, runs = tmp_path / "results", tmp_path / "runs"

@@ -13,8 +13,8 @@ import torch
 
 from duvae.metrics import iw_chunks, iw_nll
 from duvae.objectives import training_loss
-from duvae.precision import autocast
-from duvae.zoo import build_model, run_config
+from duvae.bf16 import autocast
+from duvae.runs.zoo import build_model, run_config
 
 VOCAB = 40
 

@@ -39,7 +39,7 @@ def import_graph() -> dict[str, set[str]]:
 def test_the_graph_is_read():
     graph = import_graph()
     assert "duvae.book.run" in graph and "duvae.book.sources" in graph["duvae.book.run"]
-    assert "duvae.verdicts" in graph["duvae.claims"]
+    assert "duvae.experiments.verdicts" in graph["duvae.report.claims"]
 
 
 def test_nothing_outside_the_book_imports_it():
@@ -83,3 +83,46 @@ def test_no_import_cycles(package):
     graph = {m: {d for d in deps if d.startswith(package)} for m, deps in import_graph().items()
              if m.startswith(package)}
     assert _cycle(graph) is None
+
+
+# --- the layers: the paper at the top level, the machinery in named subpackages below it ---------
+#: the layers from the bottom up; a module may import its own layer and the layers below it only
+LAYERS = ("paper", "duvae.runs", "duvae.experiments", "duvae.sweep", "duvae.report", "duvae.book")
+
+
+def layer_of(module: str) -> int:
+    for i, name in enumerate(LAYERS[1:], start=1):
+        if module == name or module.startswith(name + "."):
+            return i
+    return 0  # the paper: duvae.theory, duvae.posteriors, duvae.nets, duvae.metrics, duvae.data, ...
+
+
+def test_the_layer_rule_is_read():
+    assert layer_of("duvae.theory") == 0 and layer_of("duvae.posteriors.du") == 0 and layer_of("duvae.data.text") == 0
+    assert layer_of("duvae.runs.trainer") == 1 and layer_of("duvae.book.run") == 5
+    assert layer_of("duvae.sweep") == 3 and layer_of("duvae.report.claims") == 4
+
+
+def test_imports_point_down_and_the_paper_imports_no_machinery():
+    """No arrow up: the paper (the top level) imports none of runs/, experiments/, sweep/, report/,
+    book/; the run machinery none of the experiments; and so on up the list of LAYERS."""
+    up = {m: sorted(d for d in deps if layer_of(d) > layer_of(m)) for m, deps in import_graph().items()}
+    assert {m: d for m, d in up.items() if d} == {}
+
+
+def test_the_package_docstring_maps_every_module():
+    import duvae
+
+    doc = duvae.__doc__
+    modules = sorted(m for m in import_graph() if m != "duvae" and not m.endswith("__main__")
+                     and not (PACKAGE / Path(*m.split(".")[1:]) / "__init__.py").is_file())
+    missing = [m for m in modules if f":mod:`{m}`" not in doc]
+    assert not missing, f"duvae/__init__.py's docstring does not map: {missing}"
+
+
+def test_no_two_modules_share_a_name():
+    names = {}
+    for p in PACKAGE.rglob("*.py"):
+        if p.stem not in ("__init__", "__main__"):
+            names.setdefault(p.stem, []).append(str(p.relative_to(PACKAGE)))
+    assert {n: ps for n, ps in names.items() if len(ps) > 1} == {}

@@ -339,7 +339,7 @@ def _iw_nll_before_the_weights_moved(model, x, n_samples=500, work_budget=metric
     ("du_iaf", "synthetic", (9, 1 << 20), "fp32"),
 ])
 def test_iw_nll_is_bit_identical_to_the_code_before_on_the_real_networks(name, dataset, budgets, precision):
-    from duvae.zoo import build_model, run_config
+    from duvae.runs.zoo import build_model, run_config
 
     torch.manual_seed(0)
     cfg = run_config(name, dataset, "smoke")

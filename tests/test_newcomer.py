@@ -117,7 +117,7 @@ def test_main_job_at_smoke_with_a_relative_mirror(mirror, tmp_path):
 
 
 def test_sweep_resolves_the_variables_before_any_worker_starts(tmp_path, monkeypatch):
-    from duvae import sweep
+    from duvae.sweep import engine as sweep
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(registry.ENV_MIRROR, "mirror")
@@ -141,7 +141,7 @@ def test_local_sweep_worker_with_a_relative_mirror(mirror, tmp_path):
     env = _env(DUVAE_DATA_MIRROR=_relative(mirror, work), DUVAE_DATA_DIR="cache",
                DUVAE_RUNS_DIR=tmp_path / "runs", DUVAE_RESULTS_DIR=tmp_path / "results")
     done = subprocess.run(
-        [sys.executable, "-m", "duvae.sweep", "table1", "--profile", "smoke", "--models", "vae",
+        [sys.executable, "-m", "duvae.sweep.engine", "table1", "--profile", "smoke", "--models", "vae",
          "--datasets", "yahoo", "--seeds", "1", "--executor", "local", "--jobs", "1", "--threads", "1"],
         cwd=work, env=env, capture_output=True, text=True, timeout=900,
     )

@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from duvae import trainer as trainer_mod
-from duvae.config import ADDED_FIELDS, REFERENCE_SEED, RunConfig, run_identity
+from duvae.runs import trainer as trainer_mod
+from duvae.runs.config import ADDED_FIELDS, REFERENCE_SEED, RunConfig, run_identity
 from duvae.data.text import BOS_ID, EOS_ID, UNK_ID, TextDataset, Vocab
 from duvae.experiments import gap, precision, table1
 from duvae.metrics import evaluate, iw_nll
 from duvae.nets import LSTMDecoder
 from duvae.objectives import kl_weight_at
-from duvae.run_data import RunData
-from duvae.trainer import fit, load_checkpoint, train_or_load
-from duvae.zoo import build_model, run_config
+from duvae.runs.run_data import RunData
+from duvae.runs.trainer import fit, load_checkpoint, train_or_load
+from duvae.runs.zoo import build_model, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 30
@@ -89,7 +89,7 @@ CPU_TEST_UNK = {"file": 2_026, "train": 2_264}  # first 5,000 of vocab.txt | bui
 
 @pytest.fixture(scope="module")
 def cpu_yahoo(mirror, data_cache):
-    from duvae.run_data import load_run_data
+    from duvae.runs.run_data import load_run_data
 
     torch.set_num_threads(1)
     return load_run_data(gap.baseline_config("cpu", 783435), mirror=mirror, cache_dir=data_cache)
@@ -485,7 +485,7 @@ def test_new_switches_are_validated():
     with pytest.raises(ValueError, match="dec_word_dropout"):
         with_net(smoke_yahoo(), dec_word_dropout=1.0).validate()
     with pytest.raises(ValueError, match="vocab_source"):
-        from duvae.run_data import load_run_data
+        from duvae.runs.run_data import load_run_data
 
         cfg = run_config("vae", "synthetic", "smoke")
         load_run_data(cfg.with_(train=dataclasses.replace(cfg.train, vocab_source="train")))
@@ -498,8 +498,8 @@ def test_new_switches_are_validated():
 
 @pytest.mark.slow
 def test_gap_smoke_sweep_runs_every_factor(mirror, tmp_path, monkeypatch):
-    from duvae import sweep
-    from duvae.results import load_results
+    from duvae.sweep import engine as sweep
+    from duvae.runs.results import load_results
 
     monkeypatch.setenv("DUVAE_DATA_MIRROR", str(mirror))
     monkeypatch.setenv("DUVAE_DATA_DIR", str(tmp_path / "cache"))

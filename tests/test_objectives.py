@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from duvae.config import ModelConfig
+from duvae.runs.config import ModelConfig
 from duvae.mae import mae_regularisers, pairwise_kl
 from duvae.objectives import LossTerms, free_bits_kl, kl_per_dim, kl_weight_at, training_loss
 from duvae.posteriors import DUHead, GaussianHead, IAFHead

@@ -1,4 +1,4 @@
-"""The pinned environment (duvae.pins): pyproject, constraints.txt, environment.yml, Makefile and CI agree.
+"""The pinned environment (duvae.runs.pins): pyproject, constraints.txt, environment.yml, Makefile and CI agree.
 
 A notebook and the package drift apart when the environment that runs the notebook is not the one
 the tests passed with. These tests fail as soon as a requirement is not pinned, a pin leaves its
@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from duvae import pins
+from duvae.runs import pins
 
 
 def test_pyproject_constraints_environment_yml_makefile_and_ci_agree():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from duvae.device import pick_device
+from duvae.runs.device import pick_device
 from duvae.posteriors import (
     MADE,
     BatchNormMean,

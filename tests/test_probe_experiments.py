@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from duvae import sweep
+from duvae.sweep import engine as sweep
 from duvae.experiments import precision, table1, table2, table3
-from duvae.results import load_results
+from duvae.runs.results import load_results
 
 
 def test_rows_and_the_papers_tables_agree():
@@ -144,7 +144,7 @@ def test_probe_sweeps_at_smoke_store_the_accuracies(tmp_path, mirror, monkeypatc
 def test_current_results_leave_out_runs_the_experiment_no_longer_plans(tmp_path):
     """After a profile change (bf16 -> fp32 Yahoo), the old results stay on disk but out of the tables."""
     from duvae.experiments import current_results
-    from duvae.results import result_path, write_result
+    from duvae.runs.results import result_path, write_result
 
     planned = table1.runs("smoke", 2)
     old = planned[0].with_(train=planned[0].train.__class__(**{**planned[0].train.__dict__, "precision": "bf16"}))

@@ -128,7 +128,7 @@ def test_bad_features_and_untrained_models_are_refused():
     x[7, 2] = float("inf")
     with pytest.raises(ValueError, match="NaN/Inf"):
         fit_probes(x, y, p, **SGD_PROTOCOL)
-    from duvae.zoo import build_model, run_config
+    from duvae.runs.zoo import build_model, run_config
 
     model = build_model(run_config("du_vae", "omniglot", "smoke"))
     with pytest.raises(ValueError, match="was never trained"):
@@ -138,7 +138,7 @@ def test_bad_features_and_untrained_models_are_refused():
 
 
 def test_features_of_a_classic_and_an_iaf_posterior():
-    from duvae.zoo import build_model, run_config
+    from duvae.runs.zoo import build_model, run_config
 
     for name, d in (("du_vae", 4), ("du_iaf", 8)):
         model = build_model(run_config(name, "omniglot", "smoke"))

@@ -123,7 +123,7 @@ def test_the_document_has_numbered_sections():
 
 def test_the_scan_covers_the_tree():
     names = {_name(p) for p in scanned_files()}
-    assert {"README.md", "docs/implementation.md", "duvae/zoo.py", "notebooks/04_models.py",
+    assert {"README.md", "docs/implementation.md", "duvae/runs/zoo.py", "notebooks/04_models.py",
             "benchmarks/gpu_check.sh"} <= names
     assert "tests/test_references.py" not in names
     assert not any(n.endswith(".ipynb") for n in names)

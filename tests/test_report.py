@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from duvae import report
+from duvae.report import publish as report
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

@@ -1,12 +1,12 @@
-"""A run's data (duvae.run_data) on the real data sets, at smoke sizes."""
+"""A run's data (duvae.runs.run_data) on the real data sets, at smoke sizes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from duvae.run_data import load_run_data
-from duvae.zoo import run_config
+from duvae.runs.run_data import load_run_data
+from duvae.runs.zoo import run_config
 
 
 @pytest.mark.parametrize("dataset", ["yahoo", "short_yelp", "synthetic", "omniglot"])

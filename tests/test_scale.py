@@ -6,10 +6,12 @@ import dataclasses
 
 import pytest
 
-from duvae import sweep, verdicts
-from duvae.config import REFERENCE_SEED, run_identity
+from duvae.sweep import engine as sweep
+
+from duvae.experiments import verdicts
+from duvae.runs.config import REFERENCE_SEED, run_identity
 from duvae.experiments import scale, table1
-from duvae.results import load_results
+from duvae.runs.results import load_results
 
 
 def _fields(cfg) -> dict:

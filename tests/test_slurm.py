@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from duvae import sweep
-from duvae.results import load_results
+from duvae.sweep import engine as sweep
+from duvae.runs.results import load_results
 
 pytestmark = pytest.mark.slurm
 

@@ -16,12 +16,12 @@ import time
 import pytest
 import torch
 
-from duvae import sweep
-from duvae.config import REFERENCE_SEED
+from duvae.sweep import engine as sweep
+from duvae.runs.config import REFERENCE_SEED
 from duvae.experiments import figure1
-from duvae.results import load_results
-from duvae.trainer import DamagedRunError, RunLockedError, load_checkpoint, train_or_load
-from duvae.zoo import run_config
+from duvae.runs.results import load_results
+from duvae.runs.trainer import DamagedRunError, RunLockedError, load_checkpoint, train_or_load
+from duvae.runs.zoo import run_config
 
 
 def _sweep(tmp_path, *extra):
@@ -65,7 +65,7 @@ def test_threads_per_local_worker_can_be_set(tmp_path, capsys):
 
 
 def test_one_failing_run_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
-    import duvae.trainer as trainer_mod
+    import duvae.runs.trainer as trainer_mod
 
     original = trainer_mod.train_or_load
 
@@ -99,7 +99,7 @@ def test_same_config_same_machine_gives_identical_metrics(tmp_path):
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from duvae.trainer import run_lock
+    from duvae.runs.trainer import run_lock
     with run_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -271,7 +271,7 @@ def test_kill_of_a_background_sweep_stops_its_workers(tmp_path):
     import signal
 
     logs = tmp_path / "submitit-logs"
-    argv = [sys.executable, "-m", "duvae.sweep", "figure1", "--profile", "smoke", "--seeds", "3", "--executor", "local",
+    argv = [sys.executable, "-m", "duvae.sweep.engine", "figure1", "--profile", "smoke", "--seeds", "3", "--executor", "local",
             "--jobs", "2", "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"),
             "--logs", str(logs), "--poll", "0.2"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -317,7 +317,7 @@ def test_a_run_committed_by_another_experiment_is_copied_not_retrained(tmp_path,
     def no_training(*args, **kwargs):
         raise AssertionError("a run committed under table1 was trained again")
 
-    monkeypatch.setattr("duvae.trainer.train_or_load", no_training)
+    monkeypatch.setattr("duvae.runs.trainer.train_or_load", no_training)
     argv = ["figure2", "--profile", "smoke", "--seeds", "1", "--executor", "inline", "--results-dir", str(results),
             "--runs-dir", str(runs), "--models", "du_vae", "--datasets", "omniglot"]
     monkeypatch.setattr(sweep, "plan", lambda *a, **k: ([cfg], []))  # this one cell only

@@ -1,6 +1,6 @@
 """The model zoo end to end: every model trains, runs resume exactly, failures are clear.
 
-Models are built from their real configs (:mod:`duvae.zoo`, ``smoke`` sizes) on tiny in-memory
+Models are built from their real configs (:mod:`duvae.runs.zoo`, ``smoke`` sizes) on tiny in-memory
 data, so these tests need no data files.
 """
 
@@ -12,12 +12,12 @@ import math
 import pytest
 import torch
 
-from duvae import trainer as trainer_mod
-from duvae.config import RunConfig
+from duvae.runs import trainer as trainer_mod
+from duvae.runs.config import RunConfig
 from duvae.objectives import training_loss
-from duvae.run_data import RunData
-from duvae.trainer import NonFiniteLossError, fit, load_checkpoint, train_or_load
-from duvae.zoo import MODEL_NAMES, build_model, run_config
+from duvae.runs.run_data import RunData
+from duvae.runs.trainer import NonFiniteLossError, fit, load_checkpoint, train_or_load
+from duvae.runs.zoo import MODEL_NAMES, build_model, run_config
 
 VOCAB = 30
 
@@ -206,8 +206,8 @@ def test_history_csv_has_one_row_per_epoch(tmp_path):
 
 
 def test_the_ae_is_selected_on_its_reconstruction_every_other_model_on_the_elbo():
-    from duvae.config import run_identity
-    from duvae.trainer import selection_loss
+    from duvae.runs.config import run_identity
+    from duvae.runs.trainer import selection_loss
 
     row = {"loss": 77.1, "rec": 50.9, "kl": 26.2}
     ae, vae = smoke_config("ae", "synthetic"), smoke_config("vae", "synthetic")

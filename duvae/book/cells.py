@@ -3,7 +3,7 @@
 - :func:`theory_setup`: the first cell of a theory notebook (01-05): the profile's Monte Carlo sizes,
   the device, a seeded generator and the figures' style, in one call.
 - :func:`notebook_results`: the first cell of an experiment notebook (06-10): the committed results
-  of its experiment (:mod:`duvae.results`), its missing runs run first only at ``smoke``.
+  of its experiment (:mod:`duvae.runs.results`), its missing runs run first only at ``smoke``.
 - :func:`show_source`: print, next to an equation, the lines of the package that compute it.
 """
 
@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 
-from duvae import experiments, sweep
+from duvae import experiments
+
+from duvae.sweep import engine as sweep
 from duvae.book.sources import REPO_ROOT
-from duvae.device import pick_device, seed_everything
-from duvae.profiles import TheoryProfile, theory_profile
+from duvae.runs.device import pick_device, seed_everything
+from duvae.runs.profiles import TheoryProfile, theory_profile
 from duvae.experiments import current_results
 
 

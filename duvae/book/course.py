@@ -149,7 +149,7 @@ def student_notebook(source: Path, answers: str | Mapping[str, str] | None = Non
     if answers is None:
         import nbformat
 
-        from duvae.results import git_commit
+        from duvae.runs.results import git_commit
 
         note = nbformat.v4.new_markdown_cell(
             f"*Student edition* (built by `make student` from commit `{git_commit()[:12]}`). The cells tagged "

@@ -18,7 +18,7 @@ check                  what the student writes                 reference (in the
 ``check_alg1_step9``   the scale renormalisation (Alg. 1, 9)    :func:`duvae.theory.renormalise_scales`
 ``check_prior_kl``     KL to :math:`\mathcal{N}(0, I)` (eq. 1)   :func:`duvae.theory.prior_kl`
 ``check_free_bits``    the free-bits KL                         :func:`duvae.objectives.free_bits_kl`
-``check_aggregate``    the aggregated posterior :math:`q(z)`    :func:`duvae.figures.aggregate_posterior_density`
+``check_aggregate``    the aggregated posterior :math:`q(z)`    :func:`duvae.aggregate_posterior.aggregate_posterior_density`
 =====================  ======================================  ==========================================
 
 The equations, in the notation of the paper (:math:`\sigma^2` for its :math:`\delta^2`; per dimension
@@ -417,7 +417,7 @@ def _free_bits(kl: Tensor, lam: float) -> Tensor:
 
 
 def _aggregate(mu: Tensor, var: Tensor, points: Tensor) -> Tensor:
-    from duvae.figures import aggregate_posterior_density
+    from duvae.aggregate_posterior import aggregate_posterior_density
 
     return aggregate_posterior_density(mu, var, points)
 
@@ -689,7 +689,7 @@ AGGREGATE = Exercise(
     function="my_aggregate_density",
     signature="(mu, var, points) -> [M]",
     reference=_aggregate,
-    source="duvae.figures.aggregate_posterior_density",
+    source="duvae.aggregate_posterior.aggregate_posterior_density",
     cases=_aggregate_cases,
     mistakes=[
         Mistake("q(z) is the *mean* of the N posterior densities (1/N sum_n), not their sum.",

@@ -25,6 +25,10 @@ Usage::
     python -m duvae.book.run --profile smoke 01 02    # only notebooks whose name starts so
     python -m duvae.book.run --profile cpu --record-timings   # and commit the times the course
                                                                    # notebooks print (notebooks/timings.csv)
+    python -m duvae.book.run --profile cpu 13 --data path/to/corpus/   # notebook 13 on your own data
+                                                                   # (docs/your_data.md)
+
+``--data`` and ``--kind`` are handed to the notebooks whose ``parameters`` cell declares them (13).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pathlib import Path
 from duvae.book.sources import NOTEBOOK_DIR, REPO_ROOT, list_notebooks
 from duvae.book.timings import record_timings
 from duvae.data.registry import absolute_env_paths
-from duvae.profiles import PROFILES, check_profile
+from duvae.runs.profiles import PROFILES, check_profile
 
 
 #: ipykernel's own log (not the notebook's output; a failing cell reaches papermill either way) at
@@ -68,11 +72,13 @@ def run_notebook(
     seed: int = 0,
     device: str = "auto",
     timeout: int | None = None,
+    extra: dict | None = None,
 ) -> NotebookRun:
     """Convert ``source`` to ``.ipynb`` and execute it with papermill into ``output_dir/notebooks``.
 
     Returns the wall time; a failing cell is reported in ``NotebookRun.error`` (papermill still
-    writes the partially executed notebook, with the traceback, next to the others). Relative
+    writes the partially executed notebook, with the traceback, next to the others). ``extra``:
+    more parameters, each passed only if the notebook's ``parameters`` cell declares it. Relative
     directory variables are made absolute against the current directory first (a no-op once
     :func:`main` has done so), since the kernel runs in ``source``'s folder.
     """
@@ -86,7 +92,11 @@ def run_notebook(
     nb_dir.mkdir(parents=True, exist_ok=True)
     unexecuted = nb_dir / f".{source.stem}.input.ipynb"
     executed = nb_dir / f"{source.stem}.ipynb"
-    jupytext.write(jupytext.read(source), unexecuted)
+    notebook = jupytext.read(source)
+    jupytext.write(notebook, unexecuted)
+    declared = declared_parameters(notebook)
+    parameters = {"profile": profile, "seed": seed, "device": device}
+    parameters.update({k: v for k, v in (extra or {}).items() if k in declared and v is not None})
 
     os.environ["DUVAE_OUTPUT_DIR"] = str(output_dir)  # inherited by the kernel
     start = time.perf_counter()
@@ -94,7 +104,7 @@ def run_notebook(
         papermill.execute_notebook(
             str(unexecuted),
             str(executed),
-            parameters={"profile": profile, "seed": seed, "device": device},
+            parameters=parameters,
             cwd=str(source.parent),
             kernel_name="python3",
             progress_bar=False,
@@ -107,6 +117,15 @@ def run_notebook(
     finally:
         unexecuted.unlink(missing_ok=True)
     return NotebookRun(source.stem, time.perf_counter() - start, ok, error)
+
+
+def declared_parameters(notebook) -> set[str]:
+    """The names the notebook's ``parameters`` cell assigns (``name = ...`` at the start of a line)."""
+    names = set()
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            names |= set(re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M))
+    return names
 
 
 def _describe(exc: Exception) -> str:
@@ -126,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--output", type=Path, default=None, help="default: build/<profile>")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
+    parser.add_argument("--data", default=None,
+                        help="your own data for the notebooks that take it (13): docs/your_data.md")
+    parser.add_argument("--kind", default=None, choices=("auto", "text", "image"), help="the kind of --data")
     parser.add_argument("--record-timings", action="store_true",
                         help="also merge the wall times into notebooks/timings.csv (duvae.book.timings)")
     args = parser.parse_args(argv)
@@ -133,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     relative = absolute_env_paths()
 
     output = args.output or REPO_ROOT / "build" / args.profile
+    # your own data (notebook 13): a path relative to the directory this command was run in
+    extra = {"data": None if args.data is None else str(Path(args.data).expanduser().absolute()), "kind": args.kind}
     notebooks = list_notebooks(only=args.only)
     if not notebooks:
         print(f"no notebook matches {args.only} in {NOTEBOOK_DIR}", file=sys.stderr)
@@ -145,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for source in notebooks:
         if live:
             print(f"  {source.stem} ...", end="", flush=True)
-        run = run_notebook(source, output, profile=args.profile, seed=args.seed, device=args.device)
+        run = run_notebook(source, output, profile=args.profile, seed=args.seed, device=args.device, extra=extra)
         runs.append(run)
         print(f"{chr(13) if live else ''}  {source.stem}: {'ok' if run.ok else 'FAILED'} ({run.seconds:.1f} s)",
               flush=True)

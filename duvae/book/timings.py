@@ -41,7 +41,7 @@ def record_timings(build_csv: Path, timings: Path = TIMINGS, how: str | None = N
     so call it on the machine that just ran the build. ``where`` overrides them (``measured_on``,
     ``cpu``, ``cores``, ``load_1min``, ``commit``) for times measured elsewhere or earlier.
     """
-    from duvae.results import cpu_model, git_commit
+    from duvae.runs.results import cpu_model, git_commit
 
     with open(build_csv, newline="") as fh:
         new = [r for r in csv.DictReader(fh) if r.get("ok", "True") == "True"]

@@ -46,9 +46,11 @@ ENV_CACHE_DIR = "DUVAE_DATA_DIR"
 #: environment variable naming an offline mirror directory (default: none, download)
 ENV_MIRROR = "DUVAE_DATA_MIRROR"
 #: every environment variable of the project that names a directory: the two above, He et al.'s
-#: full corpora (:mod:`duvae.run_data`), the run directories (:mod:`duvae.trainer`) and the
-#: committed results (:mod:`duvae.results`). :func:`absolute_env_paths` resolves them all.
-ENV_PATHS = (ENV_CACHE_DIR, ENV_MIRROR, "DUVAE_HE2019_DIR", "DUVAE_RUNS_DIR", "DUVAE_RESULTS_DIR")
+#: full corpora (:mod:`duvae.runs.run_data`), the run directories (:mod:`duvae.runs.trainer`) and the
+#: committed results (:mod:`duvae.runs.results`), and your own data and its results
+#: (:mod:`duvae.experiments.yours`). :func:`absolute_env_paths` resolves them all.
+ENV_PATHS = (ENV_CACHE_DIR, ENV_MIRROR, "DUVAE_HE2019_DIR", "DUVAE_RUNS_DIR", "DUVAE_RESULTS_DIR",
+             "DUVAE_YOURS_DATA", "DUVAE_YOURS_DIR")
 
 _CHUNK = 1 << 20  # bytes per read while copying / downloading
 _DOWNLOAD_TIMEOUT_S = 60

@@ -2,7 +2,7 @@
 
 It is not public in a form this project can pin (docs/implementation.md §6.1), so there is no
 mirror variant: the corpus is read from He et al.'s own files when the user has them, in a
-directory named by ``full_dir`` (or, through :func:`duvae.run_data.load_run_data` at the ``paper``
+directory named by ``full_dir`` (or, through :func:`duvae.runs.run_data.load_run_data` at the ``paper``
 profile, ``$DUVAE_HE2019_DIR/yelp``):
 
 ``"he2019-full"``

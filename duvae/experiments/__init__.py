@@ -9,12 +9,15 @@ Each module declares, as plain data and small functions:
 - ``extra_metrics(run) -> dict`` (optional): what the experiment measures on a finished run
   beyond the test metrics, stored in the run's result so notebooks need no checkpoint. An
   experiment without it reuses the committed result of a run another experiment shares with it
-  (:func:`duvae.sweep.copy_shared`) instead of re-training it;
+  (:func:`duvae.sweep.engine.copy_shared`) instead of re-training it;
 - ``PAPER``: the paper's numbers or statements, as data;
 - ``table(results) -> DataFrame``: one row per model, mean +- std over seeds, the paper beside ours.
 
+``yours`` is not the paper's: it runs the models on a user's own data (``--data``, docs/your_data.md),
+and its ``runs`` also takes the models to run.
+
 :func:`current_results` reads an experiment's committed results that its current plan still lists.
-:mod:`duvae.sweep` runs them: ``python -m duvae.sweep figure1 --profile cpu --seeds 3``.
+:mod:`duvae.sweep.engine` runs them: ``python -m duvae.sweep figure1 --profile cpu --seeds 3``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from __future__ import annotations
 import importlib
 import os
 
-from duvae.config import REFERENCE_SEED
-from duvae.results import load_results
+from duvae.runs.config import REFERENCE_SEED
+from duvae.runs.results import load_results
 
-EXPERIMENTS = ("figure1", "table1", "figure2", "precision", "table2", "table3", "scale", "inside", "gap")
+EXPERIMENTS = ("figure1", "table1", "figure2", "precision", "table2", "table3", "scale", "inside", "gap", "yours")
 
 
 def check_seeds(seeds) -> int:

@@ -29,10 +29,10 @@ import dataclasses
 
 import torch
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
-from duvae.zoo import run_config, train_config
+from duvae.runs.profiles import check_profile
+from duvae.runs.zoo import run_config, train_config
 
 NAME = "figure1"
 MODELS = {"vae": "VAE", "agg_vae": "Agg-VAE", "bn_vae": "BN-VAE", "du_vae": "DU-VAE"}
@@ -120,7 +120,7 @@ def category_geometry(mu: torch.Tensor, labels: torch.Tensor) -> dict:
 
 def extra_metrics(run) -> dict:
     """Figure 1's measurements on a finished run (see the module docstring)."""
-    from duvae.figures import aggregate_posterior_density, latent_grid
+    from duvae.aggregate_posterior import aggregate_posterior_density, latent_grid
     from duvae.metrics import posterior_moments
 
     device = next(run.model.parameters()).device

@@ -4,18 +4,18 @@ DU-VAE on each data set for :math:`\gamma \in \{0.4, 0.5, 0.6, 0.7\}` (the BN sc
 Algorithm 1) and keep probability :math:`p \in \{1.0, 0.9, 0.8, 0.7, 0.6\}` (the dropout on the
 variances, eq. 6; :math:`p = 1` is no dropout), 20 cells per data set. A cell that is also a row of
 Table 1 (e.g. :math:`(0.5, 0.8)`) is the same run: same config, same run id, trained once; the
-sweep copies Table 1's committed result here (:func:`duvae.sweep.copy_shared`), or loads the
-finished run with :func:`duvae.trainer.train_or_load` when only its checkpoints exist.
+sweep copies Table 1's committed result here (:func:`duvae.sweep.engine.copy_shared`), or loads the
+finished run with :func:`duvae.runs.trainer.train_or_load` when only its checkpoints exist.
 The paper states the optimum per data set (:data:`PAPER_OPTIMA`).
 """
 
 from __future__ import annotations
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.experiments.table1 import available
-from duvae.profiles import check_profile
-from duvae.zoo import run_config
+from duvae.runs.profiles import check_profile
+from duvae.runs.zoo import run_config
 
 NAME = "figure2"
 DATASETS = ("yahoo", "yelp", "omniglot")

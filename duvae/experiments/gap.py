@@ -50,10 +50,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
-from duvae.results import run_seconds
+from duvae.runs.profiles import check_profile
+from duvae.runs.results import run_seconds
 
 NAME = "gap"
 DATASET = "yahoo"
@@ -137,8 +137,8 @@ def runs(profile: str, seeds: int) -> list[RunConfig]:
 def _identity(config: dict) -> str:
     import json
 
-    from duvae.config import run_identity
-    from duvae.results import jsonable
+    from duvae.runs.config import run_identity
+    from duvae.runs.results import jsonable
 
     return json.dumps(jsonable(run_identity(config)), sort_keys=True, default=str)
 

@@ -3,7 +3,7 @@ r"""Looking inside trained models: what they generate, and what their metrics co
 **Runs.** Table 1's own runs, with the same run ids (:func:`duvae.experiments.table1.row_config`
 at run time, so a change of Table 1's configs, e.g. its precision, is followed): on Yahoo the VAE,
 BN-VAE, DU-VAE (0.6, 0.8) and Agg-VAE, on Omniglot the VAE, BN-VAE and DU-VAE (0.5, 0.9), seed
-``REFERENCE_SEED + s`` for ``s < seeds``. :func:`duvae.trainer.train_or_load` loads a run's
+``REFERENCE_SEED + s`` for ``s < seeds``. :func:`duvae.runs.trainer.train_or_load` loads a run's
 checkpoint from ``runs/`` when it is there and trains it again otherwise (checkpoints are not
 committed); what this module measures on the model is stored in the run's result, so a fresh clone
 shows it without any checkpoint.
@@ -68,9 +68,9 @@ from pathlib import Path
 
 import torch
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
+from duvae.runs.profiles import check_profile
 
 NAME = "inside"
 #: Table 1 rows looked inside, per data set
@@ -387,7 +387,7 @@ def _images(run, sizes: dict, gen: torch.Generator, out_dir: Path) -> dict:
 def extra_metrics(run, out_dir: str | Path | None = None) -> dict:
     """What the run generates and what its metrics count (module docstring); image grids go to ``out_dir``
     (the folder of the run's result; default ``results/<profile>/inside``)."""
-    from duvae.results import default_results_dir
+    from duvae.runs.results import default_results_dir
 
     cfg = run.config
     sizes = SIZES[cfg.profile]

@@ -1,6 +1,6 @@
 r"""Does bf16 training move the Yahoo results? Three Table 1 rows trained in fp32 beside bf16.
 
-The ``cpu`` profile trains Yahoo with bf16 matrix products (:mod:`duvae.precision`): a product
+The ``cpu`` profile trains Yahoo with bf16 matrix products (:mod:`duvae.bf16`): a product
 :math:`W x` is computed from inputs rounded to 8 bits of mantissa and accumulated in fp32. The speed
 work checked the *evaluation* (the IW-NLL of the same weights in bf16 and fp32 agree within 0.001
 nats); this experiment checks *training*: the same configs, seeds and data with
@@ -9,7 +9,7 @@ products during every step, and hence the trajectory of SGD.
 
 The rows are the ones that decide claim C1 on Yahoo: the VAE and DU-VAE at
 :math:`(\gamma, p) = (0.5, 0.8)` and :math:`(0.6, 0.8)`. The bf16 runs are Table 1's committed
-results (the sweep copies them here, :func:`duvae.sweep.copy_shared`); the fp32 runs are new run
+results (the sweep copies them here, :func:`duvae.sweep.engine.copy_shared`); the fp32 runs are new run
 ids (the precision is part of the config).
 
 A row *moved* when :math:`|\bar m_{fp32} - \bar m_{bf16}|` exceeds the larger of the two seed
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.experiments.table1 import row_config, row_of
-from duvae.profiles import check_profile
-from duvae.results import run_seconds
+from duvae.runs.profiles import check_profile
+from duvae.runs.results import run_seconds
 
 NAME = "precision"
 DATASET = "yahoo"

@@ -34,7 +34,7 @@ z)` that predicts :math:`x` well from :math:`x_{<i}` alone leaves little to buy 
 **Runs.** Per data set, three Table 1 rows: the VAE, BN-VAE (:math:`\gamma` 0.6 on Yahoo, 0.5 on
 Omniglot) and the paper's best DU-VAE, (0.6, 0.8) on Yahoo and (0.5, 0.9) on Omniglot
 (:func:`duvae.experiments.table1.row_config`). At the ``cpu`` size they *are* Table 1's runs (same
-config, same run id), so the sweep copies Table 1's committed results (:func:`duvae.sweep.copy_shared`)
+config, same run id), so the sweep copies Table 1's committed results (:func:`duvae.sweep.engine.copy_shared`)
 instead of training them. A larger size is the same config with the fields of :data:`SIZES`
 replaced, hence new run ids. A size may cap its seeds at ``cpu`` (``Size.cpu_seeds``, per row
 ``Size.cpu_row_seeds``, with the reason): ``yahoo_long`` runs three seeds of the VAE and DU-VAE
@@ -43,7 +43,7 @@ At ``smoke`` the same fields change to values that run in seconds; at
 ``paper`` there is nothing larger, and only the standard rows are listed.
 
 **Verdicts** (:func:`claims`): the paper's statements about these rows, checked at each size with
-notebook 06's rule (:func:`duvae.verdicts.verdict`): a statement *holds* when the
+notebook 06's rule (:func:`duvae.experiments.verdicts.verdict`): a statement *holds* when the
 difference of the means has the paper's sign and exceeds the larger seed standard deviation of
 the two sides; one seed decides nothing. NLLs are comparable across rows of one size only (a
 longer document has a larger NLL), so the figure draws each row's NLL minus the VAE's.
@@ -53,12 +53,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-from duvae.config import REFERENCE_SEED, NetConfig, RunConfig, TrainConfig
+from duvae.runs.config import REFERENCE_SEED, NetConfig, RunConfig, TrainConfig
 from duvae.experiments import check_seeds
 from duvae.experiments.table1 import PAPER, cpu_counts, row_config, row_of
-from duvae.verdicts import ONE_SEED, verdict
-from duvae.profiles import check_profile
-from duvae.results import run_seconds
+from duvae.experiments.verdicts import ONE_SEED, verdict
+from duvae.runs.profiles import check_profile
+from duvae.runs.results import run_seconds
 
 NAME = "scale"
 DATASETS = ("yahoo", "omniglot")
@@ -77,8 +77,8 @@ PAPER_KERNELS = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
 class Size:
     """One size of the study: which data set it enlarges and how.
 
-    ``cpu`` and ``smoke`` map a field of :class:`~duvae.config.TrainConfig` or
-    :class:`~duvae.config.NetConfig` to its value at that profile; every other field is the
+    ``cpu`` and ``smoke`` map a field of :class:`~duvae.runs.config.TrainConfig` or
+    :class:`~duvae.runs.config.NetConfig` to its value at that profile; every other field is the
     profile's own. ``dataset=None``: the standard size (no overrides) of every data set.
     """
 
@@ -228,7 +228,7 @@ def sizes_table(profile: str = "cpu"):
     """Every override: the field, the ``cpu`` profile's value (Table 1), this size's, and the paper's."""
     import pandas as pd
 
-    from duvae.zoo import net_config, train_config
+    from duvae.runs.zoo import net_config, train_config
 
     def value(dataset, prof, name, v=None):
         """The value, with what a None means spelled out."""
@@ -344,7 +344,7 @@ def claims(results: list[dict]):
 
     Columns: the paper's two numbers, our two means, the difference in the paper's direction
     (positive = as the paper says), the larger seed std of the two sides, the seeds behind each
-    side and the verdict (:func:`duvae.verdicts.verdict`; "no results" where a side has
+    side and the verdict (:func:`duvae.experiments.verdicts.verdict`; "no results" where a side has
     none). Index: (data set, size, claim).
     """
     import pandas as pd

@@ -4,10 +4,10 @@ Columns per data set: the importance-weighted NLL (K = 500), the KL, the mutual 
 active units (docs/implementation.md §4.1, §4.2, §4.3, §4.4); the IAF rows report NLL and KL only
 (their MI and AU are intractable, as in Kingma et al. 2016). Rows and their per-data-set hyper-parameters are the
 paper's, written ``(yahoo / yelp / omniglot)`` in :data:`ROWS`; the model configurations come from
-:mod:`duvae.zoo`.
+:mod:`duvae.runs.zoo`.
 
 **Yelp** is run only where He et al.'s files are available (``$DUVAE_HE2019_DIR/yelp`` at the
-``paper`` profile, :func:`duvae.run_data.he2019_dir`); otherwise its column reads "not available"
+``paper`` profile, :func:`duvae.runs.run_data.he2019_dir`); otherwise its column reads "not available"
 with that reason. **Yahoo** at the ``cpu`` and ``smoke`` profiles uses the pinned public files
 (train = 9,000 of the official validation documents): not comparable with the paper's numbers in
 absolute terms, only in the ordering of the models.
@@ -15,11 +15,11 @@ absolute terms, only in the ordering of the models.
 
 from __future__ import annotations
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
-from duvae.verdicts import MISSING, ONE_SEED, verdict
-from duvae.zoo import run_config
+from duvae.runs.profiles import check_profile
+from duvae.experiments.verdicts import MISSING, ONE_SEED, verdict
+from duvae.runs.zoo import run_config
 
 NAME = "table1"
 DATASETS = ("yahoo", "yelp", "omniglot")
@@ -81,7 +81,7 @@ def available(dataset: str, profile: str) -> tuple[bool, str]:
     """Can ``dataset`` be run under ``profile``? ``(ok, reason if not)``."""
     if dataset != "yelp":
         return True, ""
-    from duvae.run_data import HE2019_ENV, he2019_dir
+    from duvae.runs.run_data import HE2019_ENV, he2019_dir
 
     if he2019_dir("yelp", profile) is None:
         return False, (f"not available: the long Yelp corpus is not public in a pinnable form; "
@@ -213,9 +213,9 @@ def claims(results: list[dict], dataset: str):
 
     Columns: the claim, the paper's numbers, ours (means), the difference in the paper's direction
     (positive = as the paper says), the larger of the two sides' seed-to-seed standard deviations,
-    the seeds behind each side, and the verdict (:func:`duvae.verdicts.verdict`: "holds" only if the difference
+    the seeds behind each side, and the verdict (:func:`duvae.experiments.verdicts.verdict`: "holds" only if the difference
     exceeds that spread; a side with one seed has no spread, so its verdict is :data:`ONE_SEED`).
-    Rows without results read :data:`duvae.verdicts.MISSING`.
+    Rows without results read :data:`duvae.experiments.verdicts.MISSING`.
     """
     import statistics
 

@@ -20,10 +20,10 @@ mix the probe's noise with the model's; :func:`draw_accuracies` keeps the pairs 
 
 from __future__ import annotations
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
-from duvae.zoo import run_config
+from duvae.runs.profiles import check_profile
+from duvae.runs.zoo import run_config
 
 NAME = "table2"
 DATASET = "short_yelp"
@@ -160,14 +160,14 @@ def probe_claims(values, sizes, classic, iaf, context, du, du_iaf, unit):
     ``values(label, size) -> [accuracy in %, one per seed]``. Each half is its own set of rows:
     ``du`` against every other row of ``classic`` (:data:`HALF_CLASSIC`), ``du_iaf`` against every
     other row of ``iaf`` (:data:`HALF_IAF`); ``du`` against each row of ``context`` (the AE) is shown
-    as :data:`HALF_CONTEXT`. Each comparison is :func:`duvae.verdicts.verdict` on the means over seeds,
+    as :data:`HALF_CONTEXT`. Each comparison is :func:`duvae.experiments.verdicts.verdict` on the means over seeds,
     with the larger of the two sides' std over seeds as the spread.
     """
     import statistics
 
     import pandas as pd
 
-    from duvae.verdicts import MISSING, verdict
+    from duvae.experiments.verdicts import MISSING, verdict
 
     out = []
     for size in sizes:

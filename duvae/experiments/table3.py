@@ -18,10 +18,10 @@ alphabets. All 150 problems are one batched computation.
 
 from __future__ import annotations
 
-from duvae.config import REFERENCE_SEED, RunConfig
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
-from duvae.profiles import check_profile
-from duvae.zoo import run_config
+from duvae.runs.profiles import check_profile
+from duvae.runs.zoo import run_config
 
 NAME = "table3"
 DATASET = "omniglot"

@@ -36,7 +36,7 @@ differentiates through its refinement) the backward is written with differentiab
 so second derivatives are exact.
 
 **Precision.** ``compute_dtype`` is the dtype of the matrix products (``torch.bfloat16`` under
-the project's ``bf16`` switch, :mod:`duvae.precision`); the logsumexp, the log-softmax and every
+the project's ``bf16`` switch, :mod:`duvae.bf16`); the logsumexp, the log-softmax and every
 accumulation run in float32. Targets equal to ``ignore_index`` give :math:`\ell_r = 0` and no
 gradient.
 """
@@ -46,7 +46,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from duvae.precision import float32_region, matmul_dtype
+from duvae.bf16 import float32_region, matmul_dtype
 
 #: logits of one block: 8 MiB (about 220 rows of a 9.5k vocabulary in float32)
 DEFAULT_BLOCK_BYTES = 8 << 20
@@ -198,7 +198,7 @@ def target_log_softmax(
         block_bytes: memory budget of one block of float32 logits (rows, then vocabulary slices).
         save_bytes: keep the softmax for the backward pass if ``[N, V]`` fits, else recompute it.
         compute_dtype: dtype of the matrix products; default: ``torch.bfloat16`` when bfloat16
-            autocast is on for ``h``'s device (:mod:`duvae.precision`), else float32.
+            autocast is on for ``h``'s device (:mod:`duvae.bf16`), else float32.
 
     Equals ``-F.cross_entropy(h @ W.T, target, ignore_index=..., reduction="none")`` in float32
     (values and gradients), without the ``[N, V]`` tensors.

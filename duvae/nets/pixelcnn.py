@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from duvae.nets.init import init_convs_and_batchnorms_
-from duvae.precision import float32_region
+from duvae.bf16 import float32_region
 
 
 class MaskedConv2d(nn.Conv2d):

@@ -63,7 +63,7 @@ from duvae.posteriors.gaussian import (
     check_nz,
     variance_floor,
 )
-from duvae.precision import float32_region
+from duvae.bf16 import float32_region
 from duvae.theory import check_p_keep, variance_dropout  # eq. 6, the function DUHead calls too
 
 SIGMOID_OFFSET_INIT = 2.0  # c_t initial value: sigmoid(2) = 0.88, blocks start near the identity
@@ -196,7 +196,7 @@ class IAFPosterior(Distribution):
         """
         z = z0
         log_sig_sum = torch.zeros_like(z0)
-        with float32_region(z0.device):  # the flow and its log-determinant stay float32 (duvae.precision)
+        with float32_region(z0.device):  # the flow and its log-determinant stay float32 (duvae.bf16)
             for block in self.blocks:
                 z, log_sig = block(z, self.context)
                 log_sig_sum = log_sig_sum + log_sig

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from duvae.config import DATASETS, TEXT_DATASETS, ModelConfig, NetConfig, RunConfig, TrainConfig
-from duvae.profiles import check_profile
+from duvae.runs.config import DATASETS, TEXT_DATASETS, ModelConfig, NetConfig, RunConfig, TrainConfig
+from duvae.runs.profiles import check_profile
 
 MODEL_NAMES = (
     "vae",

@@ -1,7 +1,7 @@
 r"""The verdict rule: when does a measured difference support a statement of the paper?
 
 One rule judges every comparison in the repository: the tables of notebooks 06-10
-(:mod:`duvae.experiments`) and the claims of the report (:mod:`duvae.claims`). A comparison has a
+(:mod:`duvae.experiments`) and the claims of the report (:mod:`duvae.report.claims`). A comparison has a
 *difference* :math:`d`, oriented so that a positive value is what the paper says (e.g. the other
 model's NLL minus DU-VAE's), and a *spread* :math:`s`, the larger seed-to-seed standard deviation
 of its two sides (so it needs at least two seeds on each side):

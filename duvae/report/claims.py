@@ -8,7 +8,7 @@ of the sentence or size the claim can be measured at). :data:`CLAIMS` lists the 
 empirical claims (C1-C7, C9); :data:`MATH_CHECKS` the check of the mathematics (C8: Proposition 1
 by Monte Carlo), which is no evidence about trained models and is reported in its own table.
 :func:`evaluate` runs them on :func:`load_evidence` (the JSON results under ``results/<profile>/``,
-:mod:`duvae.results`).
+:mod:`duvae.runs.results`).
 
 **"Respectively".** The sentences of Section 4.2 about Tables 1-3 end in "respectively": DU-VAE is
 compared with the classic VAEs (VAE, beta-VAE, SA-VAE, Agg-VAE, FB, delta-VAE, BN-VAE, MAE, as far as a
@@ -18,20 +18,20 @@ The AE of Tables 2 and 3 is no VAE: it is shown beside DU-VAE as context and not
 **Spreads are over seeds.** Every spread is the std over seeds of per-seed values; where a seed has
 several label draws (Table 2), its value is the mean over its draws first.
 
-**The rule** is :mod:`duvae.verdicts`, the one the experiment tables of notebooks 06-10 use too:
+**The rule** is :mod:`duvae.experiments.verdicts`, the one the experiment tables of notebooks 06-10 use too:
 "holds" only beyond the seed spread, "within the spread" (with its sign) inside it, conjunctions by
-:func:`~duvae.verdicts.combine`. The headline verdict of a claim combines its findings at the profile's own
+:func:`~duvae.experiments.verdicts.combine`. The headline verdict of a claim combines its findings at the profile's own
 size; a scope that cannot be measured here (Yelp, whose corpus is not public) is shown but not
 combined. Where the size study (:mod:`duvae.experiments.scale`) or the fp32 check
 (:mod:`duvae.experiments.precision`) measured a part of a claim at another size or precision,
 that finding appears beside it, labelled with what it was measured at.
 
-**C7 is counted over seeds**, not over means (:func:`~duvae.verdicts.seed_share_verdict`).
+**C7 is counted over seeds**, not over means (:func:`~duvae.experiments.verdicts.seed_share_verdict`).
 
 **C8 is computed here, not read.** The theory notebooks' Monte Carlo checks leave nothing in
 ``results/``, so :func:`check_theory` runs a small version of notebook 02's check itself: the five
 synthetic posterior families of :mod:`duvae.theory` at the profile's theory sizes
-(:mod:`duvae.profiles`: N posteriors of nz dimensions), keep probabilities 0.2, 0.5, 0.8, 20,000
+(:mod:`duvae.runs.profiles`: N posteriors of nz dimensions), keep probabilities 0.2, 0.5, 0.8, 20,000
 draws per estimate, a seeded generator and one thread (deterministic; about a second). The MC spread is :data:`MC_SPREAD` standard errors: an inequality
 holds when its Monte Carlo estimate clears the bound by more than that; the equality (eq. 7, line
 1) holds when the estimate stays within :data:`MC_EQUALITY` standard errors of the closed form.
@@ -58,7 +58,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
-from duvae.verdicts import (DOES_NOT_HOLD, HOLDS, KINDS, MISSING, NOT_AVAILABLE, ONE_SEED,  # noqa: F401
+from duvae.experiments.verdicts import (DOES_NOT_HOLD, HOLDS, KINDS, MISSING, NOT_AVAILABLE, ONE_SEED,  # noqa: F401
                             WITHIN_NONE, WITHIN_OPPOSITE, WITHIN_SAME, combine, kind, normalise,
                             seed_share_verdict, verdict)
 
@@ -424,7 +424,7 @@ def theory_check(profile: str = "cpu", seed: int = 0, ps=MC_P) -> dict:
     import torch
 
     from duvae import theory as T
-    from duvae.profiles import theory_profile
+    from duvae.runs.profiles import theory_profile
 
     P = theory_profile(profile)
     gen = torch.Generator().manual_seed(seed)

@@ -7,7 +7,7 @@ Per optimiser step (docs/implementation.md §1.1, step 8; §3.1; §3.2):
 2. the loss of the model's objective (:func:`duvae.objectives.training_loss`) on the batch;
    Agg-VAE first runs its encoder-only inner loop (:func:`aggressive_encoder_updates`); on CUDA
    with ``TrainConfig.precision = "bf16"`` the matrix products run in bfloat16 (CPU and CUDA;
-   :mod:`duvae.precision`), the KL, log-softmax and optimiser in float32;
+   :mod:`duvae.bf16`), the KL, log-softmax and optimiser in float32;
 3. back-propagation, clipping of the global gradient L2 norm at ``clip_grad``, and a step of the
    two optimisers (encoder + head, decoder), SGD for text and Adam for images.
 
@@ -20,7 +20,7 @@ RNG states), written atomically (temporary file + rename) and read with ``weight
 The test metrics are those of the best-validation weights, as in the reference. The validation
 loss that selects them and drives the lr rule is the ELBO, :math:`\text{rec} + \text{KL}` with KL
 weight 1 (docs/implementation.md §3.1), for every model but the AE (:func:`selection_loss`). Three switches of
-:class:`~duvae.config.TrainConfig` name alternatives a re-implementation could take (the Yahoo NLL-gap study,
+:class:`~duvae.runs.config.TrainConfig` name alternatives a re-implementation could take (the Yahoo NLL-gap study,
 :mod:`duvae.experiments.gap`), each off by default: ``anneal_offset=0`` (the first step uses
 ``kl_start``), ``decay_reload=False`` (a decay only halves the lr) and ``test_weights="last"``.
 
@@ -43,12 +43,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from duvae.config import RunConfig
-from duvae.device import pick_device, seed_everything
+from duvae.runs.config import RunConfig
+from duvae.runs.device import pick_device, seed_everything
 from duvae.metrics import evaluate
 from duvae.objectives import kl_weight_at, training_loss
-from duvae.precision import autocast as precision_autocast
-from duvae.run_data import RunData, load_run_data
+from duvae.bf16 import autocast as precision_autocast
+from duvae.runs.run_data import RunData, load_run_data
 from duvae.vae import VAE
 
 HISTORY_FIELDS = ("epoch", "step", "kl_weight", "lr", "train_loss", "train_rec", "train_kl",
@@ -62,7 +62,7 @@ class NonFiniteLossError(RuntimeError):
 def default_runs_dir() -> Path:
     """``$DUVAE_RUNS_DIR``, else ``runs/`` at the repository root."""
     env = os.environ.get("DUVAE_RUNS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "runs"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "runs"
 
 
 @dataclass
@@ -489,7 +489,7 @@ def train_or_load(
     first one and then loads its result (``wait=True``). Files that cannot be read raise
     :class:`DamagedRunError`.
     """
-    from duvae.zoo import build_model
+    from duvae.runs.zoo import build_model
 
     cfg.validate()
     device = pick_device(device)

@@ -1,16 +1,16 @@
-"""The data of one run: the data set of a :class:`~duvae.config.RunConfig`, batched for training.
+"""The data of one run: the data set of a :class:`~duvae.runs.config.RunConfig`, batched for training.
 
 The trainer and the metrics see data through :class:`RunData`:
 
 - ``train_batches(epoch)``: one epoch of training inputs, in an order that depends only on the
   run's seed and the epoch (so an interrupted run resumes into the same batches). Text: length-
-  bucketed ``[B, L]`` token ids, batches smaller than ``min_batch_size`` skipped (notes 3.1).
+  bucketed ``[B, L]`` token ids, batches smaller than ``min_batch_size`` skipped (docs/implementation.md §3.1).
   Images: shuffled ``[B, 1, 28, 28]`` gray images binarised afresh per batch (dynamic binarisation,
-  notes 3.2).
+  docs/implementation.md §3.2).
 - ``sample_train_batch(generator)``: one random training batch (Agg-VAE's inner loop).
 - ``valid`` / ``test``: fixed evaluation batches (text: length-bucketed; images: binarised once).
 
-Profiles shrink data only through the explicit ``max_*`` fields of :class:`~duvae.config.TrainConfig`;
+Profiles shrink data only through the explicit ``max_*`` fields of :class:`~duvae.runs.config.TrainConfig`;
 :meth:`RunData.describe` says what was used.
 """
 
@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from duvae.config import RunConfig
+from duvae.runs.config import RunConfig
 
 EVAL_BATCH_SIZE = {"text": 64, "image": 50}
 
@@ -45,7 +45,7 @@ class RunData:
         return self.description
 
     def n_tokens(self, batch: torch.Tensor) -> int:
-        """Predicted tokens of a text batch (words + ``</s>``, notes 4.5)."""
+        """Predicted tokens of a text batch (words + ``</s>``, docs/implementation.md §4.5)."""
         return int(batch.shape[0] * (batch.shape[1] - 1))
 
 
@@ -75,6 +75,10 @@ def _load_corpus(cfg: RunConfig, mirror=None, cache_dir=None, full_dir=None):
     from duvae.data.yahoo import load_yahoo
 
     t = cfg.train
+    if cfg.dataset == "yours_text":  # your own documents, with the schedule's caps (duvae.data.your_files)
+        from duvae.data.your_files import text_corpus_of
+
+        return text_corpus_of(cfg)
     full = he2019_dir(cfg.dataset, cfg.profile, full_dir)
     if cfg.dataset == "yahoo":
         # valid: the first max_valid documents if set, else max_test (the cpu profile's 394 = all <= 60 words)
@@ -165,7 +169,12 @@ def load_run_data(cfg: RunConfig, *, mirror=None, cache_dir=None, device=None, f
     from duvae.data.omniglot import dynamic_binarize, load_omniglot
 
     n_valid = t.max_valid if t.max_valid is not None else 2000
-    data = load_omniglot(mirror, cache_dir, n_valid=n_valid, max_train=t.max_train, max_test=t.max_test)
+    if cfg.dataset == "yours_image":  # your own images, split and binarised as Omniglot (duvae.data.your_files)
+        from duvae.data.your_files import image_data_of
+
+        data = image_data_of(cfg)
+    else:
+        data = load_omniglot(mirror, cache_dir, n_valid=n_valid, max_train=t.max_train, max_test=t.max_test)
     train_images = data.train.images
 
     def train_batches(epoch: int) -> Iterator[torch.Tensor]:

@@ -26,7 +26,7 @@ RESULTS_VERSION = 1
 def default_results_dir() -> Path:
     """``$DUVAE_RESULTS_DIR``, else ``results/`` at the repository root."""
     env = os.environ.get("DUVAE_RESULTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "results"
 
 
 def result_path(results_dir: str | os.PathLike | None, profile: str, experiment: str, run_id: str) -> Path:
@@ -47,7 +47,7 @@ def cpu_model() -> str:
 
 def git_commit() -> str:
     """``HEAD`` of the repository this package lives in, with ``+dirty`` if tracked files changed."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
@@ -101,7 +101,7 @@ def run_seconds(record: dict) -> float:
 
 
 def make_record(run, experiment: str, wall_seconds: float, extra: dict | None = None) -> dict:
-    """The result of a finished :class:`~duvae.trainer.TrainedRun` (see the module docstring)."""
+    """The result of a finished :class:`~duvae.runs.trainer.TrainedRun` (see the module docstring)."""
     device = next(run.model.parameters()).device
     cfg = run.config
     return {
@@ -136,7 +136,7 @@ REQUIRED_KEYS = ("run_id", "model", "seed")
 
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when it lies inside it (what ``git checkout`` takes)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         return str(Path(path).resolve().relative_to(root))
     except ValueError:

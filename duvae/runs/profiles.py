@@ -53,7 +53,7 @@ class ZooDemoProfile:
 
     The walk-through shows that each remedy runs and what it does to KL and AU early in training;
     the tables and figures of the paper are produced by the experiment notebooks with the full
-    profiles. ``net_profile`` names the network sizes used (see :func:`duvae.zoo.net_config`).
+    profiles. ``net_profile`` names the network sizes used (see :func:`duvae.runs.zoo.net_config`).
     """
 
     epochs: int

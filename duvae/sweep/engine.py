@@ -8,6 +8,8 @@
     python -m duvae.sweep figure1 --profile smoke --executor inline      # in this process (debugging)
     python -m duvae.sweep figure1 --profile cpu --seeds 3 --list         # what is done, what would be copied, what would run
     python -m duvae.sweep table1 --models sa_vae agg_vae --datasets omniglot   # a part of it
+    python -m duvae.sweep yours --data path/to/corpus/ --models vae bn_vae du_vae --seeds 3   # your own data
+                                                                      # (docs/your_data.md; results in yours/)
 
 What it does:
 
@@ -21,9 +23,9 @@ What it does:
    share of the runs one after the other with ``cores / jobs`` torch threads; with ``--executor
    slurm``, a job array of one task per run (``--parallel`` tasks at once). ``--executor inline``
    runs them in this process. Scheduling is submitit's and Slurm's, not ours.
-3. Each run is :func:`duvae.trainer.train_or_load` under the run directory's lock (two jobs can never
+3. Each run is :func:`duvae.runs.trainer.train_or_load` under the run directory's lock (two jobs can never
    train one run at once), then the experiment's extras, then the result JSON
-   (:mod:`duvae.results`). A failing run does not stop the others: it is reported at the end with
+   (:mod:`duvae.runs.results`). A failing run does not stop the others: it is reported at the end with
    its error and its log file.
 4. Progress: a bar over the runs and one line per finished run (model, seed, wall time, NLL).
 
@@ -43,8 +45,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from duvae.config import RunConfig
-from duvae.profiles import PROFILES
+from duvae.runs.config import RunConfig
+from duvae.runs.profiles import PROFILES
 
 EXECUTORS = ("local", "slurm", "inline")
 
@@ -65,7 +67,7 @@ class Outcome:
 
 
 def _result_path(results_dir, cfg: RunConfig, experiment: str) -> Path:
-    from duvae.results import result_path
+    from duvae.runs.results import result_path
 
     return result_path(results_dir, cfg.profile, experiment, cfg.run_id())
 
@@ -74,9 +76,14 @@ def plan(experiment: str, profile: str, seeds: int, results_dir=None, models=Non
          ) -> tuple[list[RunConfig], list[RunConfig]]:
     """``(to_run, finished)``: the experiment's runs (of ``models`` and ``datasets`` only, if given)
     split by whether their result exists."""
+    import inspect
+
     from duvae import experiments
 
-    configs = experiments.get(experiment).runs(profile, seeds)
+    runs = experiments.get(experiment).runs
+    # an experiment whose models are the user's choice (yours) plans exactly the --models asked for
+    chosen = {"models": models} if models and "models" in inspect.signature(runs).parameters else {}
+    configs = runs(profile, seeds, **chosen)
     for flag, wanted, key in (("--models", models, lambda c: c.model.name), ("--datasets", datasets, lambda c: c.dataset)):
         if not wanted:
             continue
@@ -113,10 +120,10 @@ def shared_result(cfg: RunConfig, experiment: str, results_dir=None) -> dict | N
 
     Only a result with the same results version and the same config counts (a run id is a hash of
     the config, so this guards against a stale or hand-edited file, not a collision); fields added to
-    the config after the result was made count at their defaults (:func:`duvae.config.run_identity`).
+    the config after the result was made count at their defaults (:func:`duvae.runs.config.run_identity`).
     """
-    from duvae.config import run_identity
-    from duvae.results import RESULTS_VERSION, default_results_dir, jsonable, read_result
+    from duvae.runs.config import run_identity
+    from duvae.runs.results import RESULTS_VERSION, default_results_dir, jsonable, read_result
 
     want = jsonable(run_identity(cfg.to_dict()))
     root = Path(results_dir or default_results_dir()) / cfg.profile
@@ -135,7 +142,7 @@ def copy_shared(cfg: RunConfig, experiment: str, results_dir=None, record: dict 
     the original wall time and machine, and ``copied_from``); None where the run must be trained.
     ``record``: that result, where the caller has already looked it up (:func:`copy_source`)."""
     from duvae import experiments
-    from duvae.results import write_result
+    from duvae.runs.results import write_result
 
     module = experiments.get(experiment)
     record = record or copy_source(cfg, experiment, results_dir)
@@ -186,10 +193,10 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
     ``data_cache`` (a dict kept by the caller) lets runs that share their data load it once.
     """
     from duvae import experiments
-    from duvae.device import pick_device
-    from duvae.results import make_record, write_result
-    from duvae.run_data import load_run_data
-    from duvae.trainer import default_runs_dir, train_or_load
+    from duvae.runs.device import pick_device
+    from duvae.runs.results import make_record, write_result
+    from duvae.runs.run_data import load_run_data
+    from duvae.runs.trainer import default_runs_dir, train_or_load
 
     run_id = cfg.run_id()
     log = str(Path(runs_dir or default_runs_dir()) / run_id / "error.txt")
@@ -237,7 +244,7 @@ def run_many(configs: list[RunConfig], experiment: str, results_dir=None, runs_d
 
 def restart(run_id: str, configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None) -> None:
     """Delete run ``run_id``'s directory and result (it must be one of this sweep's runs)."""
-    from duvae.trainer import default_runs_dir
+    from duvae.runs.trainer import default_runs_dir
 
     match = [c for c in configs if c.run_id() == run_id]
     if not match:
@@ -274,7 +281,7 @@ def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
 
 def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) -> None:
     """Report each run as its result file (or its error.txt) appears, until all jobs are done."""
-    from duvae.results import read_result
+    from duvae.runs.results import read_result
 
     while pending:
         for run_id, cfg in list(pending.items()):
@@ -395,8 +402,8 @@ def _submit_and_follow(args, todo: list[RunConfig], outcomes: list[Outcome], bar
     logs.mkdir(parents=True, exist_ok=True)
     executor = _executor(args, logs)
     # submit this module's functions by their importable name (not __main__ under python -m)
-    run_many_ = importlib.import_module("duvae.sweep").run_many
-    from duvae.trainer import default_runs_dir
+    run_many_ = importlib.import_module("duvae.sweep.engine").run_many
+    from duvae.runs.trainer import default_runs_dir
 
     runs_root = Path(args.runs_dir or default_runs_dir())
     pending = {c.run_id(): c for c in todo}
@@ -484,6 +491,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--logs", default=None, help="submitit logs (default: <runs dir>/_submitit)")
     p.add_argument("--poll", type=float, default=2.0, help="seconds between progress checks")
     p.add_argument("--list", action="store_true", help="list the runs and their state, run nothing")
+    p.add_argument("--data", default=None, help="yours: your data, a folder of train/valid/test.txt, one .txt file, "
+                   "or an .npz/.npy of [N, 28, 28] images (docs/your_data.md); results go to yours/ by default")
+    p.add_argument("--kind", default=None, choices=("auto", "text", "image"),
+                   help="yours: the kind of --data (default: from the path)")
     return p
 
 
@@ -497,9 +508,18 @@ def main(argv=None) -> int:
     if args.seeds < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("--seeds, --jobs and --threads must be >= 1")
     if args.logs is None:
-        from duvae.trainer import default_runs_dir
+        from duvae.runs.trainer import default_runs_dir
 
         args.logs = str(Path(args.runs_dir or default_runs_dir()) / "_submitit")
+    if args.experiment == "yours" or args.data is not None or args.kind is not None:
+        from duvae.data.your_files import DataError
+        from duvae.experiments import yours
+
+        try:  # --data / --kind for the planning (and the workers), results under yours/ unless --results-dir
+            yours.sweep_options(args)
+            return summarise(sweep(args))
+        except (DataError, ValueError) as err:  # bad data (naming the file and line) or an unknown model: one
+            raise SystemExit(f"error: {err}") from None  # message, before anything is written
     return summarise(sweep(args))
 
 

@@ -3,9 +3,9 @@
 A run is fully described by a :class:`RunConfig`: the data set, the model (which remedy, with its
 hyper-parameters), the network sizes and the training schedule. :func:`RunConfig.run_id` hashes
 the whole config, so two runs with the same config share one directory and
-:func:`duvae.trainer.train_or_load` never trains the same thing twice.
+:func:`duvae.runs.trainer.train_or_load` never trains the same thing twice.
 
-The paper's values are in IMPLEMENTATION_NOTES sections 0.1, 2 and 3; :mod:`duvae.zoo` fills these
+The paper's values are in docs/implementation.md §0.1, §2 and §3; :mod:`duvae.runs.zoo` fills these
 dataclasses for every model name, data set and profile.
 """
 
@@ -17,16 +17,18 @@ from dataclasses import asdict, dataclass, field, replace
 
 DATASETS = ("yahoo", "yelp", "short_yelp", "synthetic", "omniglot")
 TEXT_DATASETS = ("yahoo", "yelp", "short_yelp", "synthetic")
-#: the reference code's task-0 seed (notes 3.3); notebooks train with REFERENCE_SEED + their ``seed``
+#: your own sentences or images (:mod:`duvae.data.your_files`), read from ``TrainConfig.data_path``
+YOUR_DATASETS = ("yours_text", "yours_image")
+#: the reference code's task-0 seed (docs/implementation.md §3.3); notebooks train with REFERENCE_SEED + their ``seed``
 REFERENCE_SEED = 783435
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which remedy, and its hyper-parameters (notes 3.4 and 5).
+    """Which remedy, and its hyper-parameters (docs/implementation.md §3.4 and §5).
 
     ``head`` picks the posterior head (:mod:`duvae.posteriors`); ``objective`` and ``procedure``
-    pick the loss and the training procedure (:mod:`duvae.objectives`, :mod:`duvae.trainer`).
+    pick the loss and the training procedure (:mod:`duvae.objectives`, :mod:`duvae.runs.trainer`).
     """
 
     name: str
@@ -54,8 +56,8 @@ class ModelConfig:
     agg_max_epochs: int | None = None  # Agg-VAE: aggressive epochs at most; None = He et al.'s exit rule only
     # --- model selection ---
     select_on: str = "elbo"  # validation loss that picks the tested weights and drives the lr rule:
-    #   elbo = rec + KL (the reference, notes 3.1) | rec = reconstruction only (the AE: beta = 0 leaves
-    #   its KL free to grow, so the ELBO would pick its first epoch)
+    #   elbo = rec + KL (the reference, docs/implementation.md §3.1) | rec = reconstruction only (the
+    #   AE: beta = 0 leaves its KL free to grow, so the ELBO would pick its first epoch)
 
     def validate(self) -> "ModelConfig":
         """Refuse invalid hyper-parameters before any work starts."""
@@ -95,7 +97,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Network sizes (notes 2.1-2.3). Text fields are ignored for images and vice versa."""
+    """Network sizes (docs/implementation.md §2.1, §2.2, §2.3). Text fields are ignored for images and vice versa."""
 
     nz: int = 32
     emb_dim: int = 512
@@ -103,15 +105,16 @@ class NetConfig:
     dec_hidden: int = 1024
     dec_dropout_in: float = 0.5
     dec_dropout_out: float = 0.5
-    # issue 29 switches (defaults = the reference's behaviour, notes 2.1): word dropout replaces a
-    # decoder input word by <unk> with this probability (Bowman et al. 2016; the reference has none);
+    # switches of the Yahoo NLL-gap study (defaults = the reference's behaviour, docs/implementation.md
+    # §2.1): word dropout replaces a decoder input word by <unk> with this probability (Bowman et al.
+    # 2016; the reference has none);
     # dec_predict_eos=False leaves </s> out of log p(x|z) (the reference predicts it)
     dec_word_dropout: float = 0.0
     dec_predict_eos: bool = True
     img_channels: int = 64  # ResNet width, and the PixelCNN's unless pixelcnn_channels is set
     img_feature_dim: int = 512  # ResNet output features
     pixelcnn_kernels: tuple[int, ...] = (7, 7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3)
-    pixelcnn_gated: bool = False  # the reference decoder is not gated (notes 1.3.6)
+    pixelcnn_gated: bool = False  # the reference decoder is not gated (docs/implementation.md §1.3, item 6)
     pixelcnn_channels: int | None = None  # PixelCNN width alone; None = img_channels
 
     def validate(self) -> "NetConfig":
@@ -132,11 +135,11 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation schedule (notes 3.1 text, 3.2 images)."""
+    """Optimisation schedule (docs/implementation.md §3.1, §3.2)."""
 
     epochs: int = 100
     batch_size: int = 32
-    min_batch_size: int = 16  # text: skip smaller length buckets (notes 3.1)
+    min_batch_size: int = 16  # text: skip smaller length buckets (docs/implementation.md §3.1)
     optimizer: str = "sgd"  # sgd (text) | adam (images)
     lr: float = 1.0
     clip_grad: float = 5.0
@@ -156,13 +159,17 @@ class TrainConfig:
     eval_iw_samples: int = 500  # IW-NLL samples at test time
     eval_work_budget: int = 1 << 16  # IW-NLL: samples x examples x tokens (or pixels) per decoder call
     steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke profile)
-    precision: str = "fp32"  # fp32 | bf16: matmul precision of training and evaluation (duvae.precision)
+    precision: str = "fp32"  # fp32 | bf16: matmul precision of training and evaluation (duvae.bf16)
     anneal_steps: str = "nominal"  # KL annealing epoch length: nominal N_train / batch_size (reference) | usable batches
     seed: int = REFERENCE_SEED
-    # issue 29 switches (defaults = the reference's behaviour, notes 3.1)
+    # switches of the Yahoo NLL-gap study (defaults = the reference's behaviour, docs/implementation.md §3.1)
     anneal_offset: int = 1  # step i (0-based) uses kl_weight_at(i + anneal_offset): 1 = incremented before the step
     decay_reload: bool = True  # at an lr decay, reload the best-validation weights
     test_weights: str = "best"  # which weights are tested: best validation loss | last (the end of training)
+    # your own data (duvae.data.your_files; None for the paper's data sets): where its files are, and the
+    # sha256 of their bytes and split rule. The hash is part of the run id, the path is not (run_identity)
+    data_path: str | None = None
+    data_hash: str | None = None
 
     def validate(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1:
@@ -199,12 +206,14 @@ class TrainConfig:
 #: (section, field) -> default of config fields added after results were committed
 ADDED_FIELDS = {("train", "max_vocab"): None, ("model", "agg_max_epochs"): None,
                 ("net", "pixelcnn_channels"): None,
-                # issue 29 (duvae.experiments.gap): one switch per factor of the Yahoo NLL gap
+                # the Yahoo NLL-gap study (duvae.experiments.gap): one switch per factor of the gap
                 ("train", "vocab_source"): "file", ("train", "anneal_offset"): 1,
                 ("train", "decay_reload"): True, ("train", "test_weights"): "best",
                 ("net", "dec_word_dropout"): 0.0, ("net", "dec_predict_eos"): True,
                 # the AE's model selection (Tables 2-3)
-                ("model", "select_on"): "elbo"}
+                ("model", "select_on"): "elbo",
+                # your own data (duvae.data.your_files)
+                ("train", "data_path"): None, ("train", "data_hash"): None}
 
 
 def run_identity(d: dict) -> dict:
@@ -214,6 +223,8 @@ def run_identity(d: dict) -> dict:
     for (section, name), default in ADDED_FIELDS.items():
         if d.get(section, {}).get(name, default) == default:
             d[section].pop(name, None)
+    if isinstance(d.get("train"), dict):
+        d["train"].pop("data_path", None)  # where your data lives is not what it is: its data_hash is
     return d
 
 
@@ -228,8 +239,11 @@ class RunConfig:
     profile: str = "paper"
 
     def validate(self) -> "RunConfig":
-        if self.dataset not in DATASETS:
+        if self.dataset not in DATASETS + YOUR_DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        if (self.dataset in YOUR_DATASETS) != bool(self.train.data_path and self.train.data_hash):
+            raise ValueError(f"dataset {self.dataset!r}: train.data_path and train.data_hash are set for your own "
+                             f"data ({', '.join(YOUR_DATASETS)}) and only for it")
         self.model.validate()
         self.net.validate()
         self.train.validate()
@@ -237,7 +251,7 @@ class RunConfig:
 
     @property
     def is_text(self) -> bool:
-        return self.dataset in TEXT_DATASETS
+        return self.dataset in TEXT_DATASETS or self.dataset == "yours_text"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,7 +19,7 @@ costs differ by tens of percent, not by factors; the ``basis`` column says so). 
 Agg-VAE's procedures cost several times more, so a missing run of theirs without a measurement of
 its own is *unmeasured*: its cost is left empty rather than guessed.
 
-    python -m duvae.costs --profile cpu figure1:3 table1:3 figure2:1 --jobs 2
+    python -m duvae.sweep.costs --profile cpu figure1:3 table1:3 figure2:1 --jobs 2
 
 **On a GPU** (``--gpu FILE``): the runs of the plan at the profile the file was measured at
 (``paper``) are projected from the step and IW-NLL times that ``benchmarks/bench_paper.py``
@@ -37,7 +37,7 @@ times of the measured one with the same networks (:data:`GPU_PROXY`; the ``basis
 ``--runs-per-gpu J`` with ``--packing FILE`` (``benchmarks/bench_packing.py``) divides by the
 measured speed-up of J runs sharing the GPU::
 
-    python -m duvae.costs --gpu benchmarks/results/gpu_paper_steps.json table1:1 figure2:1
+    python -m duvae.sweep.costs --gpu benchmarks/results/gpu_paper_steps.json table1:1 figure2:1
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from duvae.results import read_result, result_path, run_seconds
+from duvae.runs.results import read_result, result_path, run_seconds
 
 
 def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict]:
@@ -274,7 +274,7 @@ def _gpu_main(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m duvae.costs", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m duvae.sweep.costs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", nargs="+", help="EXPERIMENT:SEEDS, e.g. figure1:3 table1:3 figure2:1")
     p.add_argument("--profile", default="cpu")
