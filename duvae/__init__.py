@@ -6,7 +6,8 @@ the paper imports nothing of the machinery.
 
 The paper
 ---------
-- :mod:`duvae.theory`               Section 3: eq. 1's KL, MPD (eq. 2-3) and its bound, conditional entropy (eq. 4-5), variance dropout (eq. 6), Proposition 1 (eq. 7-8), BN on the means (eq. 9, Algorithm 1), and the Monte Carlo checks of notebooks 01-03.
+- :mod:`duvae.theory`               Section 3: eq. 1's KL, MPD (eq. 2-3) and its bound, conditional entropy (eq. 4-5), variance dropout (eq. 6), Proposition 1 (eq. 7-8), BN on the means (eq. 9, Algorithm 1), in closed form.
+- :mod:`duvae.montecarlo`           the checks of theory by simulation: synthetic posterior families, Monte Carlo estimates with standard errors, a BN training simulation (notebooks 01-03).
 - :mod:`duvae.posteriors.gaussian`  the diagonal Gaussian posterior and the plain VAE head (eq. 1).
 - :mod:`duvae.posteriors.du`        the DU-VAE head: BN on the means and dropout on the variances (eq. 6, 9).
 - :mod:`duvae.posteriors.batchnorm` the BN layer on the means with a fixed-RMS scale (eq. 9, Algorithm 1 line 9).
@@ -23,7 +24,8 @@ The paper
 - :mod:`duvae.objectives`           the ELBO of every baseline: annealing, beta, free bits, MAE, SA-VAE.
 - :mod:`duvae.mae`                  MAE's diversity and smoothness terms (Ma et al. 2018).
 - :mod:`duvae.sa_vae`               SA-VAE's refinement of the posterior by SVI steps (Kim et al. 2018).
-- :mod:`duvae.metrics`              IW-NLL and its importance weights, KL, MI, AU, MPD and CE of a data set.
+- :mod:`duvae.metrics`              IW-NLL, its importance weights and its bounds over k, KL, MI (and its spread), AU, MPD and CE of a data set.
+- :mod:`duvae.generation`           what a trained model generates: homotopies, greedy sentences, distinct outputs, image grids.
 - :mod:`duvae.probes`               the linear probes of Tables 2 and 3.
 - :mod:`duvae.aggregate_posterior`  Figure 1's aggregated posterior q(z) on a grid, and its picture.
 - :mod:`duvae.bf16`                 the fp32 / bf16 switch of the matrix products.
@@ -58,7 +60,7 @@ The experiments (:mod:`duvae.experiments`)
 - :mod:`duvae.experiments.table2`    Table 2: short-Yelp probes.
 - :mod:`duvae.experiments.table3`    Table 3: Omniglot probes.
 - :mod:`duvae.experiments.scale`     the size study: Table 1's rows at larger sizes.
-- :mod:`duvae.experiments.inside`    looking inside: what the trained models generate (greedy decoding, homotopies, image grids), measured.
+- :mod:`duvae.experiments.inside`    looking inside: what the trained models generate and what their metrics count, measured per run, with its tables.
 - :mod:`duvae.experiments.yours`     your own data: the models on a user's corpus or images, with a collapse diagnosis.
 
 Many runs (:mod:`duvae.sweep`)
@@ -69,7 +71,7 @@ Many runs (:mod:`duvae.sweep`)
 The report (:mod:`duvae.report`)
 --------------------------------
 - :mod:`duvae.report.claims`   the paper's claims as data, judged on the committed results.
-- :mod:`duvae.report.publish`  the README's *Results* section and the HTML report (``python -m duvae.report``).
+- :mod:`duvae.report.publish`  the README's *Results* section (``python -m duvae.report readme``).
 
 The book (:mod:`duvae.book`)
 ----------------------------
@@ -80,6 +82,7 @@ The book (:mod:`duvae.book`)
 - :mod:`duvae.book.timings`    measured run times of the notebooks.
 - :mod:`duvae.book.exercises`  the course's exercises: reference answers and checks.
 - :mod:`duvae.book.course`     the student edition of the course notebooks.
+- :mod:`duvae.book.site`       the book: executed notebooks and docs/ as a static site, math typeset offline (``make book``).
 """
 
 

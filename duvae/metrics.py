@@ -13,7 +13,8 @@ Importance-weighted NLL (docs/implementation.md §4.1), with :math:`z_k \sim q(z
     -\log p(x) \approx -\Big(\operatorname{logsumexp}_k \log w_k - \log K\Big),
 
 the weights from :func:`log_importance_weights` (the one place they are computed) and the estimate
-from :func:`iw_nll`.
+from :func:`iw_nll`; :func:`iw_bounds` cuts the same $K$ weights into groups of $k$ for the bound with
+$k$ samples ($k = 1$: the ELBO, $k = K$: the IW-NLL).
 
 KL (docs/implementation.md §4.2): the analytic :math:`D_{KL}[q(z|x) \| p(z)]` (paper eq. 1) when one exists,
 else the Monte-Carlo mean of :math:`\log q(z|x) - \log p(z)` (IAF, docs/implementation.md §1.5, item 6).
@@ -24,6 +25,9 @@ Mutual information (docs/implementation.md §4.3), over the whole set of :math:`
 .. math::
     I_q \approx \frac1N \sum_n \Big[-\mathcal{H}[q(z|x_n)]\Big]
     - \frac1N \sum_n \log \frac1N \sum_m \mathcal{N}(z_n; \mu_m, \sigma^2_m).
+
+:func:`mutual_information` draws one :math:`z_n` per example; :func:`mi_from_draws` repeats the
+estimate over ``R`` given noise draws at once (its spread), over the whole set or per mini-batch.
 
 Active units (docs/implementation.md §4.4): :math:`A_d = \operatorname{Var}_n(\mu_{n,d})` (unbiased), active if
 :math:`A_d \ge 0.01` (the code's convention; the paper writes :math:`>`).
@@ -248,6 +252,23 @@ def iw_nll(
     return -log_px
 
 
+def iw_bounds(log_w: torch.Tensor, ks) -> torch.Tensor:
+    r"""``-log p(x)`` bounds with ``k`` samples, averaged over examples: ``[len(ks)]``.
+
+    For each ``k`` the ``K`` log-weights ``log_w [K, B]`` are cut into ``K // k`` disjoint groups
+    of ``k``, and the bound :math:`-(\operatorname{logsumexp}_{j} \log w_j - \log k)` is averaged over
+    the groups and the examples: ``k = 1`` is the (negative) ELBO, ``k = K`` the IW-NLL.
+    """
+    K, B = log_w.shape
+    out = []
+    for k in ks:  # a handful of sizes
+        if not 1 <= k <= K:
+            raise ValueError(f"k must lie in [1, {K}], got {k}")
+        groups = log_w[: (K // k) * k].view(K // k, k, B)
+        out.append(-(torch.logsumexp(groups, dim=1) - math.log(k)).mean())
+    return torch.stack(out)
+
+
 def kl_divergence(model, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
     """``KL(q(z|x) || p(z))`` per example, shape ``[B]`` (docs/implementation.md §4.2).
 
@@ -355,6 +376,32 @@ def mutual_information(
     # steps 3-4: MI = -H - (1/N) sum_n log q(z_n)
     log_qz = log_aggregate_posterior(z, mu, var, chunk_size=chunk_size)
     return float(neg_entropy - log_qz.mean())
+
+
+def mi_from_draws(mu: torch.Tensor, var: torch.Tensor, eps: torch.Tensor, group_sizes=None) -> torch.Tensor:
+    r"""The MI estimate of docs/implementation.md §4.3 for each of ``R`` noise draws ``eps [R, N, nz]``: ``[R]`` (float64).
+
+    ``z_{r,n} = mu_n + sqrt(var_n) eps_{r,n}``; :math:`\log q(z)` by the mixture of all ``N``
+    posteriors (:func:`log_aggregate_posterior`), or, with ``group_sizes``, of the
+    posteriors of each consecutive group (mini-batch) the example belongs to. With ``R = 1`` and
+    the same noise this is :func:`mutual_information`.
+    """
+    R, N, nz = eps.shape
+    if mu.shape != (N, nz) or var.shape != (N, nz):
+        raise ValueError(f"mu and var must be [{N}, {nz}], got {tuple(mu.shape)} and {tuple(var.shape)}")
+    mu, var = mu.double(), var.double()
+    neg_entropy = (-0.5 * nz * LOG_2PI - 0.5 * (1.0 + var.log()).sum(-1)).mean()  # -(1/N) sum_n H[q(z|x_n)]
+    z = mu + var.sqrt() * eps.to(mu)  # [R, N, nz]
+    sizes = [N] if group_sizes is None else [int(s) for s in group_sizes]
+    if sum(sizes) != N:
+        raise ValueError(f"group sizes sum to {sum(sizes)}, not N = {N}")
+    log_qz = torch.empty(R, N, dtype=torch.float64, device=mu.device)
+    start = 0
+    for size in sizes:  # one mixture per group (a single group: the whole set)
+        block = slice(start, start + size)
+        log_qz[:, block] = log_aggregate_posterior(z[:, block].reshape(-1, nz), mu[block], var[block]).view(R, size)
+        start += size
+    return neg_entropy - log_qz.mean(1)
 
 
 def active_units(

@@ -80,17 +80,17 @@ The notebooks call the same functions. Where they want another form, the form is
 a test that it equals the function on the same draws: :func:`dropout_variance` is eq. 6 from
 $\sigma^2$ (the training heads hold the excess $\sigma^2 - \alpha$), with the floor checked. Outside
 this module: the importance weights of the NLL estimate are :func:`duvae.metrics.log_importance_weights`.
+The Monte Carlo machinery that checks these closed forms by simulation (random posterior families,
+estimates with standard errors, a simulation of BN training) is :mod:`duvae.montecarlo`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 ALPHA = 1.0 / (2.0 * math.pi * math.e)  # zero-entropy noise variance, Section 3.1
 LOG_2PI_E = math.log(2.0 * math.pi * math.e)
@@ -101,7 +101,7 @@ LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_family(mu: Tensor | None, var: Tensor | None) -> None:
+def check_family(mu: Tensor | None, var: Tensor | None) -> None:
     """``mu`` and ``var`` are ``[..., N, nz]`` with N >= 1; ``var > 0``; same shapes when both given."""
     for name, t in (("mu", mu), ("var", var)):
         if t is not None and t.dim() < 2:
@@ -112,21 +112,16 @@ def _check_family(mu: Tensor | None, var: Tensor | None) -> None:
         raise ValueError(f"var must be > 0 everywhere, got min(var) = {var.min().item():.3g}")
 
 
-def _check_p(p: float) -> float:
-    p = float(p)
-    if not (0.0 < p <= 1.0):
-        raise ValueError(f"keep probability p must be in (0, 1], got p={p}")
-    return p
-
-
-def _check_alpha(alpha: float) -> float:
+def check_alpha(alpha: float) -> float:
+    r"""The noise floor $\alpha$ as a float ``> 0``; raises otherwise."""
     alpha = float(alpha)
     if not alpha > 0.0:
         raise ValueError(f"alpha must be > 0, got alpha={alpha}")
     return alpha
 
 
-def _check_floor(var: Tensor, alpha: float) -> None:
+def check_floor(var: Tensor, alpha: float) -> None:
+    r"""Raise unless $\sigma^2 \ge \alpha$ everywhere: below the floor eq. 6 can give $\hat\sigma^2 \le 0$."""
     # compare in var's dtype: var = exp(l) + alpha computed in float32 is >= float32(alpha)
     floor = torch.as_tensor(alpha, dtype=var.dtype, device=var.device)
     if not bool((var >= floor).all()):
@@ -191,7 +186,7 @@ def mpd(mu: Tensor, var: Tensor) -> Tensor:
     posteriors ($1/N^2$ pair average, $i=j$ included). ``mu``, ``var``: ``[..., N, nz]`` -> ``[..., nz]``.
     $O(N n_z)$ memory. Equals the average of :func:`symmetric_kl` over all ordered pairs.
     """
-    _check_family(mu, var)
+    check_family(mu, var)
     inv_var = 1.0 / var
     return 0.5 * (_mean_term(mu, inv_var) + var.mean(dim=-2) * inv_var.mean(dim=-2) - 1.0)  # eq. 3
 
@@ -202,7 +197,7 @@ def pairwise_skl_mpd(mu: Tensor, var: Tensor, chunk_size: int = 256) -> Tensor:
     $O(N^2 n_z)$ work, done ``chunk_size`` rows at a time (memory ``chunk_size * N * nz``). For checking
     :func:`mpd` only.
     """
-    _check_family(mu, var)
+    check_family(mu, var)
     if mu.dim() != 2:
         raise ValueError(f"pairwise_skl_mpd takes [N, nz] tensors, got shape {tuple(mu.shape)}")
     if chunk_size < 1:
@@ -228,7 +223,7 @@ def mpd_lower_bound(mu: Tensor, var: Tensor | None = None, var_max: float | Tens
     tightest one, $\max_i \sigma^2_{i,d}$ from ``var``. If both are given, ``var <= var_max`` is checked.
     Returns ``[..., nz]``.
     """
-    _check_family(mu, var)
+    check_family(mu, var)
     if var is not None and var.shape != mu.shape:
         raise ValueError(f"mu and var must have the same shape, got {tuple(mu.shape)} and {tuple(var.shape)}")
     if var_max is None:
@@ -255,7 +250,7 @@ def conditional_entropy(var: Tensor) -> Tensor:
     ``var``: ``[..., N, nz]`` -> ``[..., nz]``; exactly 0 in a dimension whose variances all equal
     $\alpha = 1/(2\pi e)$, and $\to -\infty$ as $\sigma^2 \to 0$.
     """
-    _check_family(None, var)
+    check_family(None, var)
     return 0.5 * LOG_2PI_E + 0.5 * torch.log(var).mean(dim=-2)  # eq. 5
 
 
@@ -264,31 +259,12 @@ def conditional_entropy(var: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-def _uniform(shape, generator: torch.Generator | None, like: Tensor) -> Tensor:
-    """U(0, 1) draws of ``shape`` on ``like``'s device/dtype, from ``generator`` (any device) if given."""
-    if generator is None:
-        return torch.rand(shape, dtype=like.dtype, device=like.device)
-    u = torch.rand(shape, generator=generator, dtype=like.dtype, device=generator.device)
-    return u.to(like.device)
-
-
-def _normal(shape, generator: torch.Generator | None, like: Tensor) -> Tensor:
-    """Standard normal draws (Box-Muller on :func:`_uniform`), so a CPU generator serves any device."""
-    u1, u2 = _uniform(shape, generator, like), _uniform(shape, generator, like)
-    return torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
-
-
-def _randint(high: int, shape, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if generator is None:
-        return torch.randint(high, shape, device=device)
-    return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
-
 
 def check_p_keep(p_keep: float) -> float:
     """The keep probability ``p_keep`` (the paper's $p$) as a float in (0, 1]; raises otherwise."""
     p_keep = float(p_keep)
     if not (0 < p_keep <= 1):
-        raise ValueError(f"p_keep (keep probability p) must be in (0, 1], got {p_keep}")
+        raise ValueError(f"p_keep (the keep probability p) must be in (0, 1], got p={p_keep}")
     return p_keep
 
 
@@ -325,8 +301,8 @@ def dropout_variance(var: Tensor, p: float, alpha: float = ALPHA, generator: tor
     device: the dropout then runs on the generator's device and the result comes back to ``var``'s.
     ``var``: any shape, returns that shape; $\mathbb{E}_B[\hat\sigma^2] = \sigma^2$, $\hat\sigma^2 \ge \alpha$.
     """
-    p, alpha = _check_p(p), _check_alpha(alpha)
-    _check_floor(var, alpha)
+    p, alpha = check_p_keep(p), check_alpha(alpha)
+    check_floor(var, alpha)
     excess = var - alpha  # sigma^2 - alpha >= 0
     if generator is not None and generator.device != var.device:
         return variance_dropout(excess.to(generator.device), p, alpha, generator).to(var.device)  # eq. 6
@@ -339,8 +315,8 @@ def expected_inverse_dropout_variance(var: Tensor, p: float, alpha: float = ALPH
     Kept (prob. $p$): $1/u$ with $u = \alpha + (\sigma^2-\alpha)/p$; dropped: $1/\alpha$. $w = 1/\sigma^2$ at
     $p = 1$, $w \to 1/\alpha$ as $p \to 0$, $w \ge 1/\sigma^2$ (Jensen).
     """
-    p, alpha = _check_p(p), _check_alpha(alpha)
-    _check_floor(var, alpha)
+    p, alpha = check_p_keep(p), check_alpha(alpha)
+    check_floor(var, alpha)
     return p * p / (p * alpha + var - alpha) + (1.0 - p) / alpha
 
 
@@ -352,7 +328,7 @@ def expected_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: float =
     $\tfrac12\big(\mathbb{E}[w\,((\mu-\bar\mu)^2 + \mathrm{Var}[\mu])] + \mathbb{E}[\sigma^2]\mathbb{E}[w] - 1\big)$ with
     $w$ from :func:`expected_inverse_dropout_variance`. ``[..., N, nz] -> [..., nz]``; equals :func:`mpd` at $p=1$.
     """
-    _check_family(mu, var)
+    check_family(mu, var)
     w = expected_inverse_dropout_variance(var, p, alpha)  # E_B[1 / var_hat]
     return 0.5 * (_mean_term(mu, w) + var.mean(dim=-2) * w.mean(dim=-2) - 1.0)  # eq. 3 over data x B
 
@@ -365,7 +341,7 @@ def expected_batch_mpd_under_dropout(mu: Tensor, var: Tensor, p: float, alpha: f
     mask: $\mathbb{E}_B[\hat\sigma^2_i/\hat\sigma^2_i] = 1$ instead of $\sigma^2_i w_i$, i.e. it is smaller by
     $\frac{1}{2N^2}\sum_i(\sigma^2_i w_i - 1) = O(1/N)$. ``[..., N, nz] -> [..., nz]``.
     """
-    _check_family(mu, var)
+    check_family(mu, var)
     w = expected_inverse_dropout_variance(var, p, alpha)
     n = var.shape[-2]
     diagonal = (var * w - 1.0).sum(dim=-2) / n**2
@@ -378,9 +354,9 @@ def expected_ce_under_dropout(var: Tensor, p: float, alpha: float = ALPHA) -> Te
 
     ``[..., N, nz] -> [..., nz]``; equals :func:`conditional_entropy` at $p=1$ and tends to 0 as $p \to 0$.
     """
-    p, alpha = _check_p(p), _check_alpha(alpha)
-    _check_family(None, var)
-    _check_floor(var, alpha)
+    p, alpha = check_p_keep(p), check_alpha(alpha)
+    check_family(None, var)
+    check_floor(var, alpha)
     u = alpha + (var - alpha) / p  # the kept value of var_hat
     e_log_var_hat = p * torch.log(u) + (1.0 - p) * math.log(alpha)  # E_B[log var_hat]
     return 0.5 * LOG_2PI_E + 0.5 * e_log_var_hat.mean(dim=-2)  # eq. 5 over data x B
@@ -393,204 +369,9 @@ def mpd_dropout_bound(mu: Tensor, p: float, alpha: float = ALPHA) -> Tensor:
 
     ``mu``: ``[..., N, nz] -> [..., nz]``; ``Var`` is the biased (``1/N``) variance.
     """
-    p, alpha = _check_p(p), _check_alpha(alpha)
-    _check_family(mu, None)
+    p, alpha = check_p_keep(p), check_alpha(alpha)
+    check_family(mu, None)
     return (1.0 - p) / alpha * mu.var(dim=-2, unbiased=False)  # eq. 8
-
-
-# --------------------------------------------------------------------------------------------------
-# synthetic posterior families (inputs of the numerical checks)
-# --------------------------------------------------------------------------------------------------
-
-FAMILIES = ("loguniform", "near_floor", "heavy_tailed", "wide_variance", "collapsed_means")
-
-
-def synthetic_family(
-    kind: str,
-    n: int,
-    nz: int,
-    generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float64,
-) -> tuple[Tensor, Tensor]:
-    r"""A random family of $N$ = ``n`` posteriors, ``(mu, var)`` each ``[n, nz]``, all with $\sigma^2 \ge \alpha$.
-
-    - ``"loguniform"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 1]$ (floor to prior);
-    - ``"near_floor"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2 = \alpha(1 + 0.05\,\mathrm{Exp}(1))$ (almost no excess);
-    - ``"heavy_tailed"``: $\mu \sim t_3$ (Student, 3 d.o.f.), $\sigma^2$ log-uniform on $[\alpha, 1]$;
-    - ``"wide_variance"``: $\mu \sim \mathcal{N}(0, 1)$, $\sigma^2$ log-uniform on $[\alpha, 10]$
-      (breaks $\sigma^2 \le 1$);
-    - ``"collapsed_means"``: one mean $\mu \sim \mathcal{N}(0,1)$ shared by all rows ($\mathrm{Var}[\mu] = 0$),
-      $\sigma^2$ log-uniform on $[\alpha, 1]$.
-    """
-    if kind not in FAMILIES:
-        raise ValueError(f"unknown family kind {kind!r}; choose one of {FAMILIES}")
-    if n < 1 or nz < 1:
-        raise ValueError(f"need n >= 1 and nz >= 1, got n={n}, nz={nz}")
-    like = torch.empty(0, dtype=dtype, device=device)
-    shape = (n, nz)
-
-    def log_uniform_var(hi: float) -> Tensor:
-        return torch.exp(math.log(ALPHA) + _uniform(shape, generator, like) * math.log(hi / ALPHA))
-
-    if kind == "loguniform":
-        return _normal(shape, generator, like), log_uniform_var(1.0)
-    if kind == "near_floor":
-        excess = -torch.log1p(-_uniform(shape, generator, like))  # Exp(1)
-        return _normal(shape, generator, like), ALPHA * (1.0 + 0.05 * excess)
-    if kind == "heavy_tailed":
-        chi2 = (_normal((3, n, nz), generator, like) ** 2).sum(dim=0)  # chi^2 with 3 d.o.f.
-        return _normal(shape, generator, like) / torch.sqrt(chi2 / 3.0), log_uniform_var(1.0)
-    if kind == "wide_variance":
-        return _normal(shape, generator, like), log_uniform_var(10.0)
-    return _normal((1, nz), generator, like).expand(n, nz).clone(), log_uniform_var(1.0)  # collapsed_means
-
-
-# --------------------------------------------------------------------------------------------------
-# Monte Carlo estimators (to check the closed forms)
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class MCEstimate:
-    """A Monte Carlo mean with its standard error: per dimension (``[nz]``) and summed over ``d``."""
-
-    mean: Tensor  # [nz]
-    se: Tensor  # [nz]
-    total: float  # mean of the per-draw sum over d
-    total_se: float
-    n: int  # number of draws
-
-    def z_score(self, exact: Tensor, rtol: float = 1e-9) -> Tensor:
-        """``|mean - exact| / se`` per dimension, after forgiving a round-off ``rtol * (1 + |exact|)``."""
-        exact = exact.detach().to(self.mean)
-        diff = ((self.mean - exact).abs() - rtol * (1.0 + exact.abs())).clamp_min(0.0)
-        return torch.where(diff == 0, torch.zeros_like(diff), diff / self.se)
-
-    def total_z_score(self, exact: float, rtol: float = 1e-9) -> float:
-        """``|total - exact| / total_se`` after the same round-off allowance."""
-        exact = float(exact)
-        diff = max(abs(self.total - exact) - rtol * (1.0 + abs(exact)), 0.0)
-        return 0.0 if diff == 0 else diff / self.total_se
-
-
-def pool_estimates(estimates: list[MCEstimate]) -> MCEstimate:
-    """Combine independent Monte Carlo estimates of the same quantity, weighting each by its draws."""
-    if not estimates:
-        raise ValueError("pool_estimates needs at least one estimate, got an empty list")
-    n = sum(e.n for e in estimates)
-    weights = [e.n / n for e in estimates]
-    mean = sum(wt * e.mean for wt, e in zip(weights, estimates))
-    se = sum((wt * e.se) ** 2 for wt, e in zip(weights, estimates)).sqrt()
-    total = sum(wt * e.total for wt, e in zip(weights, estimates))
-    total_se = math.sqrt(sum((wt * e.total_se) ** 2 for wt, e in zip(weights, estimates)))
-    return MCEstimate(mean=mean, se=se, total=total, total_se=total_se, n=n)
-
-
-def _mc_means(draw: Callable[[int], dict[str, Tensor]], n_draws: int, chunk_size: int) -> dict[str, MCEstimate]:
-    """Average the ``[c, nz]`` per-draw values returned by ``draw(c)`` over ``n_draws`` draws, chunk by chunk.
-
-    Means and variances are merged with Chan's parallel formula (no large-sum cancellation); the
-    totals use the per-draw sum over ``d``.
-    """
-    if n_draws < 2:
-        raise ValueError(f"n_draws must be >= 2 for a standard error, got {n_draws}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    acc: dict[str, list] = {}
-    done = 0
-    while done < n_draws:
-        c = min(chunk_size, n_draws - done)
-        for name, values in draw(c).items():
-            values = values.double()
-            for key, x in ((name, values), (name + "/total", values.sum(dim=-1, keepdim=True))):
-                m, m2 = x.mean(dim=0), ((x - x.mean(dim=0)) ** 2).sum(dim=0)
-                if key not in acc:
-                    acc[key] = [m, m2]
-                else:
-                    mean, sq = acc[key]
-                    delta = m - mean
-                    acc[key] = [mean + delta * c / (done + c), sq + m2 + delta**2 * done * c / (done + c)]
-        done += c
-    out = {}
-    for key in [k for k in acc if not k.endswith("/total")]:
-        mean, sq = acc[key]
-        tmean, tsq = acc[key + "/total"]
-        se = (sq / (n_draws - 1) / n_draws).sqrt()
-        tse = float((tsq / (n_draws - 1) / n_draws).sqrt())
-        out[key] = MCEstimate(mean=mean.cpu(), se=se.cpu(), total=float(tmean), total_se=tse, n=n_draws)
-    return out
-
-
-def mc_mpd_sampling_z(
-    mu: Tensor, var: Tensor, n_draws: int, generator: torch.Generator | None = None, chunk_size: int = 65_536
-) -> MCEstimate:
-    r"""Monte Carlo of eq. 2 that never uses the KL formula: draw $x_1, x_2$ i.i.d. from the $N$ posteriors,
-    $z_1 \sim q_1$, $z_2 \sim q_2$, and average
-    $\tfrac12\big[\log q_1(z_1) - \log q_2(z_1) + \log q_2(z_2) - \log q_1(z_2)\big]$ per dimension
-    (an unbiased estimate of $D_{SKL}$ per pair). ``mu``, ``var``: ``[N, nz]``.
-    """
-    _check_family(mu, var)
-    if mu.dim() != 2:
-        raise ValueError(f"mc_mpd_sampling_z takes [N, nz] tensors, got shape {tuple(mu.shape)}")
-    n, nz = mu.shape
-
-    def log_normal(z, m, v):
-        return -0.5 * (math.log(2 * math.pi) + torch.log(v) + (z - m) ** 2 / v)
-
-    def draw(c: int) -> dict[str, Tensor]:
-        i1, i2 = _randint(n, (c,), generator, mu.device), _randint(n, (c,), generator, mu.device)
-        m1, v1, m2, v2 = mu[i1], var[i1], mu[i2], var[i2]
-        eps = _normal((2, c, nz), generator, mu)
-        z1, z2 = m1 + v1.sqrt() * eps[0], m2 + v2.sqrt() * eps[1]
-        kl12 = log_normal(z1, m1, v1) - log_normal(z1, m2, v2)
-        kl21 = log_normal(z2, m2, v2) - log_normal(z2, m1, v1)
-        return {"skl": 0.5 * (kl12 + kl21)}
-
-    return _mc_means(draw, n_draws, chunk_size)["skl"]
-
-
-def mc_dropout_effects(
-    mu: Tensor,
-    var: Tensor,
-    p: float,
-    n_draws: int,
-    alpha: float = ALPHA,
-    generator: torch.Generator | None = None,
-    chunk_size: int = 65_536,
-) -> dict[str, MCEstimate]:
-    r"""Monte Carlo over the product of the data and the masks (eq. 7): ``n_draws`` i.i.d. pairs
-    $(x_1, B_1), (x_2, B_2)$, each $\hat\sigma^2$ from eq. 6. Returns per-dimension estimates of
-
-    - ``"var_hat"``: $\mathbb{E}[\hat\sigma^2]$ (eq. 7, line 1);
-    - ``"mpd"``: $\mathrm{MPD}_{\mathcal{D}\cdot B}$ = mean of $D_{SKL}$ of the dropped-out pair;
-    - ``"mpd_gap"``: $\mathrm{MPD}_{\mathcal{D}\cdot B} - \mathrm{MPD}$, paired on the same $x_1, x_2$;
-    - ``"ce"``: $H_{q\cdot B}(z|x)$; ``"ce_gap"``: $H_q(z|x) - H_{q\cdot B}(z|x)$, paired.
-
-    ``mu``, ``var``: ``[N, nz]`` with ``var >= alpha``.
-    """
-    p, alpha = _check_p(p), _check_alpha(alpha)
-    _check_family(mu, var)
-    _check_floor(var, alpha)
-    if mu.dim() != 2:
-        raise ValueError(f"mc_dropout_effects takes [N, nz] tensors, got shape {tuple(mu.shape)}")
-    n, nz = mu.shape
-
-    def draw(c: int) -> dict[str, Tensor]:
-        i1, i2 = _randint(n, (c,), generator, mu.device), _randint(n, (c,), generator, mu.device)
-        m1, v1, m2, v2 = mu[i1], var[i1], mu[i2], var[i2]
-        vh1 = dropout_variance(v1, p, alpha, generator)  # eq. 6, independent masks
-        vh2 = dropout_variance(v2, p, alpha, generator)
-        skl_hat, skl = symmetric_kl(m1, vh1, m2, vh2), symmetric_kl(m1, v1, m2, v2)
-        return {
-            "var_hat": vh1,
-            "mpd": skl_hat,
-            "mpd_gap": skl_hat - skl,
-            "ce": gaussian_entropy(vh1),
-            "ce_gap": gaussian_entropy(v1) - gaussian_entropy(vh1),
-        }
-
-    return _mc_means(draw, n_draws, chunk_size)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -674,79 +455,3 @@ def bn_kl_lower_bound(w: Tensor, b: Tensor) -> Tensor:
     KL is at least $n_z\gamma^2/2$. ``w``, ``b``: ``[nz]`` -> ``[nz]``.
     """
     return 0.5 * (w**2 + b**2)
-
-
-@dataclass
-class BNScaleHistory:
-    """Trajectory of a BN layer's scales under :func:`fit_bn_scales`."""
-
-    scales: Tensor  # [steps + 1, nz], w after each step (row 0: initialisation)
-    shifts: Tensor  # [steps + 1, nz]
-    mean_square: Tensor  # [steps + 1], mean_d w_d^2
-    loss: Tensor  # [steps]
-
-
-def fit_bn_scales(
-    target_scales: Tensor,
-    gamma: float,
-    steps: int,
-    batch_size: int = 64,
-    lr: float = 0.05,
-    renormalise: bool = True,
-    noise: float = 0.1,
-    eps: float = 1e-5,
-    generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-) -> BNScaleHistory:
-    r"""Train a BN on the means (scales $w$ initialised to $\gamma$, shifts $b$ to 0, Algorithm 1 line 1) with
-    plain SGD on a toy regression that pulls the scales apart, optionally applying Algorithm 1 line 9
-    after every step. The layer is the training one's arithmetic: :func:`batchnorm_means` (eq. 9) and
-    :func:`renormalise_scales` (line 9), the two functions :class:`~duvae.posteriors.batchnorm.BatchNormMean`
-    runs.
-
-    Each step draws means $m \sim \mathcal{N}(c, \mathrm{diag}\,k^2)$ (fixed random offsets $c$ and
-    spreads $k$), standardises them in the batch ($\tilde m$) and regresses $\hat\mu = \mathrm{BN}(m)$ on
-    $t_d = s_d\tilde m_d + \beta^\star_d + \text{noise}$ with ``target_scales`` $s$ ``[nz]``; the loss is
-    $\mathrm{mean}_n\sum_d(\hat\mu_{n,d} - t_{n,d})^2$, whose gradient in $w_d$ is about $2(w_d - s_d)$.
-    Without renormalisation $w \to s$; with it, projected gradient descent on the sphere
-    $\{\mathrm{mean}_d w_d^2 = \gamma^2\}$ tends to $s\,\gamma/\mathrm{rms}(s)$ (for $s \ge 0$).
-    $b \to \beta^\star$ either way.
-    """
-    if steps < 1 or batch_size < 2:
-        raise ValueError(f"need steps >= 1 and batch_size >= 2, got steps={steps}, batch_size={batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    device = torch.device(device)
-    s = target_scales.to(device=device, dtype=torch.float32)
-    nz = s.shape[0]
-    gamma = check_gamma(gamma)
-    weight = nn.Parameter(torch.full((nz,), gamma, device=device))  # gamma_mu, initialised to gamma
-    bias = nn.Parameter(torch.zeros(nz, device=device))  # beta_mu, initialised to 0
-    like = torch.empty(0, device=device)
-
-    def normal(shape):
-        return _normal(shape, generator, like)
-
-    offsets, spreads, beta_star = 3.0 * normal((nz,)), torch.exp(normal((nz,))), normal((nz,))
-    scales, shifts, losses = [weight.detach().clone()], [bias.detach().clone()], []
-    for _ in range(steps):
-        m = offsets + spreads * normal((batch_size, nz))
-        m_std = (m - m.mean(0)) / m.std(0, unbiased=False)
-        target = s * m_std + beta_star + noise * normal((batch_size, nz))
-        loss = ((batchnorm_means(m, weight, bias, eps) - target) ** 2).sum(dim=1).mean()  # eq. 9
-        weight_grad, bias_grad = torch.autograd.grad(loss, (weight, bias))
-        with torch.no_grad():  # Alg. 1 line 8: a plain SGD step on gamma_mu and beta_mu
-            weight -= lr * weight_grad
-            bias -= lr * bias_grad
-            if renormalise:
-                weight.copy_(renormalise_scales(weight, gamma))  # Alg. 1 line 9
-        scales.append(weight.detach().clone())
-        shifts.append(bias.detach().clone())
-        losses.append(loss.detach())
-    scales_t = torch.stack(scales).cpu()
-    return BNScaleHistory(
-        scales=scales_t,
-        shifts=torch.stack(shifts).cpu(),
-        mean_square=(scales_t.double() ** 2).mean(dim=1),
-        loss=torch.stack(losses).cpu(),
-    )

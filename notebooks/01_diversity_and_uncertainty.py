@@ -62,6 +62,8 @@ import torch
 from torch.distributions import Normal
 
 from duvae import theory as T
+
+from duvae import montecarlo as MC
 from duvae.book.cells import theory_setup
 from duvae.book.outputs import save_figure
 
@@ -90,7 +92,7 @@ print(f"profile={profile}: {P}; device={dev}; alpha = 1/(2 pi e) = {T.ALPHA:.7f}
 #
 # $$\mathrm{MPD}_d = \tfrac12\Big(\mathbb{E}\Big[\tfrac{(\mu_{1,d} - \mu_{2,d})^2}{\sigma^2_{2,d}}\Big]
 #    + \mathbb{E}[\sigma^2_d]\,\mathbb{E}\Big[\tfrac{1}{\sigma^2_d}\Big] - 1\Big),
-#    \qquad \mathrm{MPD} = \sum_d \mathrm{MPD}_d .$$
+#    \qquad \mathrm{MPD} = \sum_d \mathrm{MPD}_d . \tag{3}$$
 #
 # This is eq. 3, with one "$-1$" **per dimension** (the paper prints a single $-1$ outside the sum;
 # docs/implementation.md §1.3, item 4 — the per-dimension form is the one that gives $\mathrm{MPD} = 0$ for identical
@@ -101,10 +103,10 @@ print(f"profile={profile}: {P}; device={dev}; alpha = 1/(2 pi e) = {T.ALPHA:.7f}
 # $\tfrac12[\log q_1(z_1) - \log q_2(z_1) + \log q_2(z_2) - \log q_1(z_2)]$ (`mc_mpd_sampling_z`).
 
 # %%
-mu, var = T.synthetic_family("loguniform", P.n_posteriors, P.nz, gen, dev, DTYPE)
+mu, var = MC.synthetic_family("loguniform", P.n_posteriors, P.nz, gen, dev, DTYPE)
 closed = T.mpd(mu, var)  # eq. 3, O(N nz)
 brute = T.pairwise_skl_mpd(mu, var)  # eq. 2, all N^2 ordered pairs
-mc = T.mc_mpd_sampling_z(mu, var, P.mc_samples, generator=gen)  # eq. 2 by sampling z
+mc = MC.mc_mpd_sampling_z(mu, var, P.mc_samples, generator=gen)  # eq. 2 by sampling z
 
 table = pd.DataFrame(
     {
@@ -173,8 +175,8 @@ kinds = ["loguniform", "near_floor", "heavy_tailed", "constant var = 1"]
 n_families = len(kinds) * P.n_repeats
 for k in range(n_families):
     kind = kinds[k % len(kinds)]
-    base = kind if kind in T.FAMILIES else "loguniform"
-    mu_k, var_k = T.synthetic_family(base, P.n_posteriors, P.nz, gen, dev, DTYPE)
+    base = kind if kind in MC.FAMILIES else "loguniform"
+    mu_k, var_k = MC.synthetic_family(base, P.n_posteriors, P.nz, gen, dev, DTYPE)
     mu_k = mu_k * 10 ** (2.0 * k / n_families - 1.0)  # mean spreads from 0.1 to 10
     if kind == "constant var = 1":
         var_k = torch.ones_like(var_k)
@@ -189,7 +191,7 @@ print(bounds.groupby("family")["MPD / bound"].describe()[["count", "min", "50%",
 assert (bounds["MPD"] >= bounds["sum_d Var[mu_d]"] * (1 - 1e-12)).all(), "MPD < sum_d Var[mu_d] with var <= 1"
 tight = bounds[bounds["family"] == "constant var = 1"]
 np.testing.assert_allclose(tight["MPD"], tight["sum_d Var[mu_d]"], rtol=1e-10)  # equality at var = c
-mu_w = T.synthetic_family("loguniform", P.n_posteriors, P.nz, gen, dev, DTYPE)[0]
+mu_w = MC.synthetic_family("loguniform", P.n_posteriors, P.nz, gen, dev, DTYPE)[0]
 wide = T.mpd(mu_w, torch.full_like(mu_w, 4.0)).sum().item()
 var_sum = mu_w.var(0, unbiased=False).sum().item()
 print(f"all variances = 4: MPD = {wide:.4f} < sum_d Var[mu_d] = {var_sum:.4f} (ratio {wide / var_sum:.3f})")
@@ -217,7 +219,7 @@ save_figure(fig, "01_mpd_lower_bound")
 # $H = \sum_d \tfrac12\log(2\pi e\,\sigma^2_d)$, so
 #
 # $$H_q(z|x) = \frac{n}{2}\log 2\pi e + \frac12\sum_{d=1}^n \mathbb{E}_{p_\mathcal{D}(x)}[\log\sigma^2_{x,d}] .
-# \qquad (5)$$
+# \tag{5}$$
 #
 # Below: eq. 5 against `torch.distributions.Normal(...).entropy()` and against a Monte Carlo
 # estimate $-\mathbb{E}_{x}\mathbb{E}_{z\sim q(z|x)}[\log q(z|x)]$ that never uses the formula.

@@ -14,17 +14,17 @@
 # DU-VAE drops out the *excess* of each posterior variance over the floor $\alpha = 1/(2\pi e)$ (eq. 6):
 #
 # $$\hat\sigma^2_{x,d} = g_{x,d}\,(\sigma^2_{x,d} - \alpha) + \alpha, \qquad
-#   g_{x,d} \sim \tfrac1p\,\mathrm{Bernoulli}(p)\ \text{i.i.d.},\quad \mathbb{E}[g] = 1,$$
+#   g_{x,d} \sim \tfrac1p\,\mathrm{Bernoulli}(p)\ \text{i.i.d.},\quad \mathbb{E}[g] = 1, \tag{6}$$
 #
 # with $p$ the **keep** probability (the code's `p_drop` is $1 - p$). **Proposition 1** (eq. 7) claims
 #
 # $$\mathbb{E}_{p_\mathcal{D}\cdot B}[\hat\sigma^2_{x,d}] = \mathbb{E}_{p_\mathcal{D}}[\sigma^2_{x,d}],\qquad
 #   \mathrm{MPD}_{p_\mathcal{D}\cdot B}[z] > \mathrm{MPD}_{p_\mathcal{D}}[z],\qquad
-#   H_{q\cdot B}(z|x) < H_q(z|x),$$
+#   H_{q\cdot B}(z|x) < H_q(z|x), \tag{7}$$
 #
 # both inequalities strict, with gaps that grow as $p \to 0$; and (eq. 8)
 #
-# $$\mathrm{MPD}_{p_\mathcal{D}\cdot B}[z] > \frac{1-p}{\alpha}\sum_{d=1}^n \mathrm{Var}_{p_\mathcal{D}}[\mu_{x,d}] .$$
+# $$\mathrm{MPD}_{p_\mathcal{D}\cdot B}[z] > \frac{1-p}{\alpha}\sum_{d=1}^n \mathrm{Var}_{p_\mathcal{D}}[\mu_{x,d}] . \tag{8}$$
 #
 # This notebook derives every statement in closed form (`duvae.theory`), finds the conditions each one
 # needs, and checks all of them by Monte Carlo on five families of posteriors. The dropout it draws is
@@ -64,6 +64,8 @@ import seaborn as sns
 import torch
 
 from duvae import theory as T
+
+from duvae import montecarlo as MC
 from duvae.book.cells import theory_setup
 from duvae.book.outputs import save_figure
 
@@ -120,7 +122,7 @@ print(f"profile={profile}: {P}; device={dev}")
 # The MC never uses $w$ or the closed forms above.
 
 # %%
-families = {kind: T.synthetic_family(kind, P.n_posteriors, P.nz, gen, dev, DTYPE) for kind in T.FAMILIES}
+families = {kind: MC.synthetic_family(kind, P.n_posteriors, P.nz, gen, dev, DTYPE) for kind in MC.FAMILIES}
 p_grid = np.round(np.linspace(0.05, 0.95, P.n_p), 4)
 draws = max(P.mc_samples // P.n_repeats, 2000)  # per repeat (at least 2000: skewed draws at small p)
 
@@ -139,9 +141,9 @@ rows, pooled = [], {}
 for kind, (mu, var) in families.items():
     for p in p_grid:
         exact = closed_forms(mu, var, float(p))
-        reps = [T.mc_dropout_effects(mu, var, float(p), draws, generator=gen) for _ in range(P.n_repeats)]
+        reps = [MC.mc_dropout_effects(mu, var, float(p), draws, generator=gen) for _ in range(P.n_repeats)]
         for name in ("var_hat", "mpd", "mpd_gap", "ce", "ce_gap"):
-            pooled[kind, p, name] = (T.pool_estimates([r[name] for r in reps]), exact[name].cpu())
+            pooled[kind, p, name] = (MC.pool_estimates([r[name] for r in reps]), exact[name].cpu())
             for r, est in enumerate(reps):
                 rows.append({"family": kind, "p": p, "repeat": r, "quantity": name,
                              "mc": est[name].total, "se": est[name].total_se, "exact": exact[name].sum().item()})
@@ -165,6 +167,8 @@ summary.round(4)
 
 # %% [markdown]
 # ### The checks
+#
+# <a id="claim-c8"></a>
 #
 # Monte Carlo agrees with the closed forms (within 5 standard errors, per dimension and for the
 # totals), and the closed forms satisfy every statement of eq. 7-8. Strict inequalities are asserted

@@ -15,7 +15,7 @@
 # $\mathrm{MPD}_{p_\mathcal{D}\cdot B} > \frac{1-p}{\alpha}\sum_d\mathrm{Var}[\mu_d]$. DU-VAE makes the right-hand
 # side a constant with a batch normalisation of the posterior means (eq. 9),
 #
-# $$\hat\mu_{x,d} = \gamma_{\mu_d}\,\frac{\mu_{x,d} - \mu_{\mathcal{B}_d}}{\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon}} + \beta_{\mu_d},$$
+# $$\hat\mu_{x,d} = \gamma_{\mu_d}\,\frac{\mu_{x,d} - \mu_{\mathcal{B}_d}}{\sqrt{\sigma^2_{\mathcal{B}_d} + \epsilon}} + \beta_{\mu_d}, \tag{9}$$
 #
 # whose output has batch mean $\beta_{\mu_d}$ and batch variance $\gamma_{\mu_d}^2$ (up to $\epsilon$). The scales
 # $\gamma_{\mu_d}$ are learnable, initialised to $\gamma$, and after every optimiser step rescaled
@@ -62,6 +62,8 @@ import pandas as pd
 import torch
 
 from duvae import theory as T
+
+from duvae import montecarlo as MC
 from duvae.book.cells import theory_setup
 from duvae.book.outputs import save_figure
 
@@ -115,7 +117,7 @@ batch.round(5)
 # A tiny learnable BN layer (scales initialised to $\gamma$, shifts to 0; `batchnorm_means` and
 # `renormalise_scales`, the two functions `BatchNormMean` runs) is trained with plain SGD on a toy
 # regression whose optimum pulls the scales apart: target scales $s_d$ spread from 0 to 2
-# (`theory.fit_bn_scales`). Run once with the renormalisation after every
+# (`montecarlo.fit_bn_scales`). Run once with the renormalisation after every
 # step, once without. Without it the scales go to $s$ and their mean square to
 # $\overline{s^2} \ne \gamma^2$; with it the mean square stays $\gamma^2$ at every step, while the
 # *shape* of the scale vector is still learned — projected gradient descent on the sphere
@@ -123,8 +125,8 @@ batch.round(5)
 
 # %%
 target = torch.linspace(0.0, 2.0, nz)
-hist = T.fit_bn_scales(target, gamma, P.bn_steps, lr=0.05, renormalise=True, generator=gen, device=dev)
-free = T.fit_bn_scales(target, gamma, P.bn_steps, lr=0.05, renormalise=False, generator=gen, device=dev)
+hist = MC.fit_bn_scales(target, gamma, P.bn_steps, lr=0.05, renormalise=True, generator=gen, device=dev)
+free = MC.fit_bn_scales(target, gamma, P.bn_steps, lr=0.05, renormalise=False, generator=gen, device=dev)
 
 torch.testing.assert_close(hist.mean_square, torch.full_like(hist.mean_square, gamma**2), rtol=1e-5, atol=0)
 projected = target * gamma / target.pow(2).mean().sqrt()  # the constrained optimum
@@ -175,7 +177,7 @@ save_figure(fig, "03_bn_scale_renormalisation")
 # It holds for any variances, so also with DU-VAE's dropped-out $\hat\sigma^2$ in the training KL.
 
 # %%
-var = T.synthetic_family("loguniform", N, nz, gen, dev, DTYPE)[1]  # variances in [alpha, 1]
+var = MC.synthetic_family("loguniform", N, nz, gen, dev, DTYPE)[1]  # variances in [alpha, 1]
 var_hat = T.dropout_variance(var, p_keep, generator=gen)  # eq. 6, as in the training loss
 kl = T.prior_kl(mu_hat, var).sum(1).mean().item()
 kl_drop = T.prior_kl(mu_hat, var_hat).sum(1).mean().item()

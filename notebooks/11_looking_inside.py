@@ -39,7 +39,7 @@
 # two equal outputs mean that the two codes led the decoder to the same words (sampling the words
 # would add variety that does not come from $z$). Every decoding of a model is one batch: the
 # reconstructions, the $5 \times 100$ posterior draws, the 100 prior draws and the homotopies are
-# stacked into one matrix of codes and decoded together (`duvae.experiments.inside.greedy`).
+# stacked into one matrix of codes and decoded together (`duvae.generation.greedy`).
 #
 # **The models** are Table 1's own runs at the chosen profile, seed 1 (the reference seed 783435):
 # on Yahoo the VAE, BN-VAE, DU-VAE $(\gamma, p) = (0.6, 0.8)$ and Agg-VAE; on Omniglot the VAE,
@@ -68,6 +68,7 @@ from PIL import Image
 
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import inside
+from duvae.metrics import mi_from_draws
 from duvae.book.outputs import save_figure, save_table
 from duvae.runs.results import load_results, result_path
 from duvae.sweep.engine import main as sweep_main
@@ -248,7 +249,7 @@ else:
 
 # %%
 N, nz, R = 500, 32, 200
-same = inside.mi_from_draws(torch.zeros(N, nz, dtype=torch.float64), torch.ones(N, nz, dtype=torch.float64),
+same = mi_from_draws(torch.zeros(N, nz, dtype=torch.float64), torch.ones(N, nz, dtype=torch.float64),
                             torch.randn(R, N, nz, generator=gen, dtype=torch.float64))
 print(f"identical posteriors, {R} draws: mean {same.mean():+.3f}, std {same.std():.3f} "
       f"(predicted sqrt(nz / 2N) = {math.sqrt(nz / (2 * N)):.3f}), negative in {int((same < 0).sum())}/{R}")
@@ -256,7 +257,7 @@ spreads = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 rows = []
 for a in spreads:  # six constructed data sets
     mu = a * torch.randn(N, nz, generator=gen, dtype=torch.float64)
-    est = inside.mi_from_draws(mu, torch.ones_like(mu), torch.randn(20, N, nz, generator=gen, dtype=torch.float64))
+    est = mi_from_draws(mu, torch.ones_like(mu), torch.randn(20, N, nz, generator=gen, dtype=torch.float64))
     rows.append({"a": a, "population MI": nz / 2 * math.log(1 + a * a), "estimate mean": float(est.mean()),
                  "estimate std": float(est.std()), "log N": math.log(N)})
 ceiling = pd.DataFrame(rows).set_index("a")
@@ -283,7 +284,7 @@ ceiling
 # ### The estimate on the trained models, repeated
 #
 # For each model, the estimator repeated 100 times (20 at `smoke`) on its test posteriors, each time
-# with fresh noise $\varepsilon$ (all repeats in one computation, `inside.mi_from_draws`): with the
+# with fresh noise $\varepsilon$ (all repeats in one computation, `mi_from_draws`): with the
 # mixture of all $N$ test posteriors (blue) and with the mixture of each evaluation mini-batch
 # (green), beside the model's KL (red), which bounds the true MI from above. Table 1 reports a
 # single one of these draws. Near collapse (the Yahoo VAE and Agg-VAE) the draws scatter around 0

@@ -11,6 +11,8 @@ from torch.distributions import Normal, kl_divergence
 
 from duvae import theory as T
 
+from duvae import montecarlo as MC
+
 ALPHA = 1.0 / (2.0 * math.pi * math.e)
 
 
@@ -73,7 +75,7 @@ def test_mpd_is_zero_for_identical_posteriors():
 
 def test_mpd_sampling_z_monte_carlo_agrees(gen):
     mu, var = family(gen, 8, 2)
-    est = T.mc_mpd_sampling_z(mu, var, 40_000, generator=gen, chunk_size=10_000)
+    est = MC.mc_mpd_sampling_z(mu, var, 40_000, generator=gen, chunk_size=10_000)
     exact = brute_mpd(mu, var)
     assert bool((est.z_score(exact) < 5).all()), (est.mean, est.se, exact)
     assert est.total_z_score(exact.sum()) < 5
@@ -211,7 +213,7 @@ def test_expected_mpd_under_dropout_by_exact_enumeration(gen):
 def test_prop1_closed_forms_against_monte_carlo(gen):
     mu, var = family(gen, 10, 2)
     p = 0.4
-    est = T.mc_dropout_effects(mu, var, p, 60_000, generator=gen, chunk_size=20_000)
+    est = MC.mc_dropout_effects(mu, var, p, 60_000, generator=gen, chunk_size=20_000)
     mpd_b = T.expected_mpd_under_dropout(mu, var, p)
     ce_b = T.expected_ce_under_dropout(var, p)
     checks = {
@@ -327,7 +329,7 @@ def test_bn_kl_bound_holds_on_a_batch(gen):
 
 def test_fit_bn_scales_keeps_mean_square(gen):
     s = torch.linspace(0.2, 2.0, 5)
-    hist = T.fit_bn_scales(s, gamma=0.5, steps=30, lr=0.2, generator=gen)
+    hist = MC.fit_bn_scales(s, gamma=0.5, steps=30, lr=0.2, generator=gen)
     torch.testing.assert_close(hist.mean_square, torch.full_like(hist.mean_square, 0.25), rtol=1e-5, atol=0)
-    free = T.fit_bn_scales(s, gamma=0.5, steps=30, lr=0.2, renormalise=False, generator=gen)
+    free = MC.fit_bn_scales(s, gamma=0.5, steps=30, lr=0.2, renormalise=False, generator=gen)
     assert abs(free.mean_square[-1].item() - 0.25) > 0.1

@@ -68,6 +68,8 @@ from torch import Tensor
 
 from duvae import theory as T
 
+from duvae import montecarlo as MC
+
 DTYPE = torch.float64
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -235,7 +237,7 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def _family(kind: str, n: int, nz: int, seed: int) -> tuple[Tensor, Tensor]:
-    return T.synthetic_family(kind, n, nz, _gen(seed), "cpu", DTYPE)
+    return MC.synthetic_family(kind, n, nz, _gen(seed), "cpu", DTYPE)
 
 
 def _posterior_cases() -> list[Case]:

@@ -50,7 +50,7 @@ On both:
 - *ELBO against IW-NLL*: log-weights :math:`\log w_k = \log p(x|z_k) + \log p(z_k) - \log q(z_k|x)`,
   :math:`K` = the run's ``eval_iw_samples``, on a subset of the test set; the ELBO is their mean,
   the IW-NLL their log-mean-exp, and the bound with :math:`k < K` samples in between
-  (:func:`iw_bounds`), from :func:`duvae.metrics.log_importance_weights`, the weights
+  (:func:`duvae.metrics.iw_bounds`), from :func:`duvae.metrics.log_importance_weights`, the weights
   :func:`duvae.metrics.iw_nll` averages (same noise layout, drawn from the run's generator);
 - on text, *what PPL counts*: :math:`\mathrm{PPL} = \exp(\sum_n \mathrm{NLL}_n / \sum_n (L_n + 1))`,
   the :math:`+1` being the end token ``</s>`` the decoder also predicts (docs/implementation.md §4.5), beside the
@@ -68,8 +68,10 @@ from pathlib import Path
 
 import torch
 
-from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
+from duvae.generation import distinct_counts, greedy, homotopy, image_grid, top_outputs, write_png
+from duvae.metrics import iw_bounds, mi_from_draws
+from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.runs.profiles import check_profile
 
 NAME = "inside"
@@ -113,123 +115,6 @@ def extra_from_config(cfg: RunConfig) -> dict:
     from duvae.experiments import table1
 
     return {**table1.extra_from_config(cfg), "table1_result": f"table1/{cfg.run_id()}.json"}
-
-
-# ----------------------------------------------------------------------------------------------
-# pieces, each on tensors (tested on constructed models)
-# ----------------------------------------------------------------------------------------------
-
-
-def homotopy(z_a: torch.Tensor, z_b: torch.Tensor, n_points: int) -> torch.Tensor:
-    """``[n_points, nz]``: :math:`(1 - t) z_a + t z_b` at ``n_points`` evenly spaced ``t`` in [0, 1].
-
-    The endpoints are exactly ``z_a`` and ``z_b`` (``t = 0`` and ``1``).
-    """
-    if n_points < 2:
-        raise ValueError(f"a homotopy needs at least 2 points, got {n_points}")
-    t = torch.linspace(0.0, 1.0, n_points, dtype=z_a.dtype, device=z_a.device)[:, None]
-    return (1 - t) * z_a[None] + t * z_b[None]
-
-
-def greedy(decoder, z: torch.Tensor, max_len: int, bos_id: int = 1, eos_id: int = 2) -> torch.Tensor:
-    """Greedy decoding of every row of ``z [M, nz]`` in one batch, in eval mode: ids ``[M, T]``.
-
-    After ``</s>`` a row holds the pad id, so two rows are the same sentence iff they are equal.
-    """
-    from duvae.metrics import evaluating
-
-    with evaluating(decoder):
-        return decoder.greedy_decode(z, max_len, bos_id, eos_id)
-
-
-def distinct_counts(ids: torch.Tensor, groups: int) -> torch.Tensor:
-    """Distinct rows within each of ``groups`` consecutive, equal blocks of ``ids [groups * D, T]``: ``[groups]``."""
-    if ids.shape[0] % groups:
-        raise ValueError(f"{ids.shape[0]} rows do not split into {groups} equal groups")
-    group = torch.arange(groups, device=ids.device).repeat_interleave(ids.shape[0] // groups)
-    unique_rows = torch.unique(torch.cat([group[:, None], ids], dim=1), dim=0)
-    return torch.bincount(unique_rows[:, 0], minlength=groups)
-
-
-def top_outputs(ids: torch.Tensor, k: int) -> list[tuple[torch.Tensor, int]]:
-    """The ``k`` most frequent rows of ``ids [D, T]`` with their counts, most frequent first."""
-    rows, counts = torch.unique(ids, dim=0, return_counts=True)
-    order = torch.argsort(counts, descending=True, stable=True)[:k]
-    return [(rows[i], int(counts[i])) for i in order]
-
-
-def mi_from_draws(mu: torch.Tensor, var: torch.Tensor, eps: torch.Tensor, group_sizes=None) -> torch.Tensor:
-    r"""The MI estimate of docs/implementation.md §4.3 for each of ``R`` noise draws ``eps [R, N, nz]``: ``[R]`` (float64).
-
-    ``z_{r,n} = mu_n + sqrt(var_n) eps_{r,n}``; :math:`\log q(z)` by the mixture of all ``N``
-    posteriors (:func:`duvae.metrics.log_aggregate_posterior`), or, with ``group_sizes``, of the
-    posteriors of each consecutive group (mini-batch) the example belongs to. With ``R = 1`` and
-    the same noise this is :func:`duvae.metrics.mutual_information`.
-    """
-    from duvae.metrics import LOG_2PI, log_aggregate_posterior
-
-    R, N, nz = eps.shape
-    if mu.shape != (N, nz) or var.shape != (N, nz):
-        raise ValueError(f"mu and var must be [{N}, {nz}], got {tuple(mu.shape)} and {tuple(var.shape)}")
-    mu, var = mu.double(), var.double()
-    neg_entropy = (-0.5 * nz * LOG_2PI - 0.5 * (1.0 + var.log()).sum(-1)).mean()  # -(1/N) sum_n H[q(z|x_n)]
-    z = mu + var.sqrt() * eps.to(mu)  # [R, N, nz]
-    sizes = [N] if group_sizes is None else [int(s) for s in group_sizes]
-    if sum(sizes) != N:
-        raise ValueError(f"group sizes sum to {sum(sizes)}, not N = {N}")
-    log_qz = torch.empty(R, N, dtype=torch.float64, device=mu.device)
-    start = 0
-    for size in sizes:  # one mixture per group (a single group: the whole set)
-        block = slice(start, start + size)
-        log_qz[:, block] = log_aggregate_posterior(z[:, block].reshape(-1, nz), mu[block], var[block]).view(R, size)
-        start += size
-    return neg_entropy - log_qz.mean(1)
-
-
-def iw_bounds(log_w: torch.Tensor, ks) -> torch.Tensor:
-    r"""``-log p(x)`` bounds with ``k`` samples, averaged over examples: ``[len(ks)]``.
-
-    For each ``k`` the ``K`` log-weights ``log_w [K, B]`` are cut into ``K // k`` disjoint groups
-    of ``k``, and the bound :math:`-(\operatorname{logsumexp}_{j} \log w_j - \log k)` is averaged over
-    the groups and the examples: ``k = 1`` is the (negative) ELBO, ``k = K`` the IW-NLL.
-    """
-    K, B = log_w.shape
-    out = []
-    for k in ks:  # a handful of sizes
-        if not 1 <= k <= K:
-            raise ValueError(f"k must lie in [1, {K}], got {k}")
-        groups = log_w[: (K // k) * k].view(K // k, k, B)
-        out.append(-(torch.logsumexp(groups, dim=1) - math.log(k)).mean())
-    return torch.stack(out)
-
-
-def image_grid(rows: torch.Tensor, pad: int = 2, scale: int = 2):
-    """``rows [R, C, 1, H, W]`` (values in [0, 1], 1 = ink) -> a ``uint8`` gray picture, ink dark.
-
-    Images are separated by ``pad`` gray pixels and enlarged ``scale`` times (nearest neighbour).
-    """
-    import torch.nn.functional as F
-
-    R, C, _, H, W = rows.shape
-    tiles = F.pad(1.0 - rows.float().cpu()[:, :, 0], (pad, 0, pad, 0), value=0.5)  # [R, C, H + pad, W + pad]
-    picture = tiles.permute(0, 2, 1, 3).reshape(R * (H + pad), C * (W + pad))
-    picture = F.pad(picture, (0, pad, 0, pad), value=0.5)
-    picture = picture.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-    return (picture * 255).round().to(torch.uint8).numpy()
-
-
-def write_png(picture, path: Path) -> Path:
-    """A ``uint8`` gray array as PNG, written atomically."""
-    import os
-
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(picture, mode="L").save(tmp, format="PNG", optimize=True)
-    os.replace(tmp, path)
-    return path
 
 
 # ----------------------------------------------------------------------------------------------

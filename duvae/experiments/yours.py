@@ -298,9 +298,9 @@ def code_gain(model, batches, n_examples: int, n_draws: int, generator: torch.Ge
 
 def image_homotopies(run, n_points: int, generator: torch.Generator, out_dir: Path) -> dict:
     r"""Samples :math:`x \sim p_\theta(x \mid z(t))` along :math:`z(t) = (1-t)\mu_\phi(x_a) + t\mu_\phi(x_b)`
-    between test images 0 and 1, and 2 and 3 (:func:`duvae.experiments.inside.homotopy`), written as
+    between test images 0 and 1, and 2 and 3 (:func:`duvae.generation.homotopy`), written as
     one PNG grid beside the result: per row :math:`x_a`, the ``n_points`` samples, :math:`x_b`."""
-    from duvae.experiments.inside import homotopy, image_grid, write_png
+    from duvae.generation import homotopy, image_grid, write_png
     from duvae.metrics import evaluating, posterior_moments
 
     model = run.model

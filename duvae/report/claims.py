@@ -181,6 +181,16 @@ class Claim:
     section: str = ""
     reading: str = ""
 
+    @property
+    def anchor(self) -> str:
+        """The id of the place in :attr:`notebook` that tests this claim (an ``<a id=...>`` there)."""
+        return f"claim-{self.id.lower()}"
+
+    @property
+    def target(self) -> str:
+        """A link to that place: ``NN_name.ipynb#claim-cN`` (the book points it at the page)."""
+        return f"{self.notebook}.ipynb#{self.anchor}"
+
 
 def _comparison_rows(frame, statements=None) -> list[Comparison]:
     """Rows of an experiment module's claims table (``table1.claims``, ``table2.claims``, ...) as
@@ -424,6 +434,8 @@ def theory_check(profile: str = "cpu", seed: int = 0, ps=MC_P) -> dict:
     import torch
 
     from duvae import theory as T
+
+    from duvae import montecarlo as MC
     from duvae.runs.profiles import theory_profile
 
     P = theory_profile(profile)
@@ -433,10 +445,10 @@ def theory_check(profile: str = "cpu", seed: int = 0, ps=MC_P) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors: one thread is many times faster on a busy machine, and deterministic
     try:
-        for family in T.FAMILIES:
-            mu, var = T.synthetic_family(family, P.n_posteriors, P.nz, gen)
+        for family in MC.FAMILIES:
+            mu, var = MC.synthetic_family(family, P.n_posteriors, P.nz, gen)
             for p in ps:
-                est = T.mc_dropout_effects(mu, var, p, draws, generator=gen)
+                est = MC.mc_dropout_effects(mu, var, p, draws, generator=gen)
                 exact_var = float(var.mean(0).sum())
                 out["line 1"].append((family, p, est["var_hat"].total - exact_var, est["var_hat"].total_se))
                 out["MPD up"].append((family, p, est["mpd_gap"].total, est["mpd_gap"].total_se))
