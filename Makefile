@@ -9,7 +9,10 @@
 #   make test                      the test suite (CI runs this through .ci/run)
 #   make lab                       JupyterLab on notebooks/, where a double-click opens a notebook
 #   make student                   the course notebooks with their answers stubbed -> build/student/
-#   make report [PROFILE=cpu]      the executed notebooks of build/$(PROFILE) as HTML -> build/$(PROFILE)/report/
+#   make book [PROFILE=cpu]        the executed notebooks of build/$(PROFILE) and docs/ as a static site
+#                                  -> build/$(PROFILE)/book/html/index.html (math typeset offline)
+#   make book STUDENT=1            the student edition, from `make student`'s notebooks -> build/student/book/
+#   make report                    the same as make book (its old name)
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -20,6 +23,8 @@ ONLY    ?=
 # your own data for notebook 13 (a folder of train/valid/test.txt, one .txt file, or an .npz/.npy of images)
 DATA    ?=
 KIND    ?=
+# make book STUDENT=1: the student edition of the book
+STUDENT ?=
 # The CPU build of torch 2.13.0. On a GPU machine use e.g. TORCH="torch==2.13.0" with the CUDA index.
 TORCH   ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
@@ -63,11 +68,13 @@ lab: setup
 student: setup
 	$(BIN)/python -m duvae.book.course student --output build/student
 
-# The HTML report of the main job's executed notebooks (run `make notebooks PROFILE=...` first): nothing
-# is executed again; build/$(PROFILE)/report/index.html lists every notebook, table and figure.
-.PHONY: report
-report: setup
-	$(BIN)/python -m duvae.report html --profile $(PROFILE)
+# The book: the main job's executed notebooks (run `make notebooks PROFILE=...` first; nothing is
+# executed again) and the pages of docs/ as a Jupyter Book, with MathJax shipped inside it.
+.PHONY: book report
+book: setup
+	$(BIN)/python -m duvae.book.site --profile $(PROFILE) $(if $(STUDENT),--student)
+
+report: book
 
 clean-build:
 	rm -rf build

@@ -17,7 +17,7 @@
 # **The problem.** A VAE maximises the evidence lower bound (eq. 1)
 #
 # $$\mathcal{L} = \mathbb{E}_{p_\mathcal{D}(x)}\Big[\mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]
-#   - D_{KL}[q_\phi(z|x)\,\|\,p(z)]\Big].$$
+#   - D_{KL}[q_\phi(z|x)\,\|\,p(z)]\Big]. \tag{1}$$
 #
 # With an autoregressive decoder (an LSTM on text, a PixelCNN on images) the decoder can model the
 # data alone, and the optimum drifts to *posterior collapse*: $q_\phi(z|x) = p(z)$ for every $x$, so

@@ -164,6 +164,8 @@ for s in sorted({r["seed"] for r in results}):
 # %% [markdown]
 # ## Reading the figure against the paper
 #
+# <a id="claim-c7"></a>
+#
 # A collapsed model puts every category at the prior's centre (all category norms near 0, AU = 0);
 # a model that separates them puts the outer four away from the origin, and the paper's picture has
 # the central category inside. With the `smoke` profile the models have trained for a few steps only

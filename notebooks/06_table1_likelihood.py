@@ -102,6 +102,8 @@ for dataset in datasets:
 # %% [markdown]
 # ## The paper's statements, checked
 #
+# <a id="claim-c1"></a><a id="claim-c2"></a><a id="claim-c3"></a><a id="claim-c4"></a>
+#
 # For each statement: the paper's two numbers, our two means, the difference in the direction the
 # paper states (positive = as the paper says) and the larger of the two rows' seed-to-seed standard
 # deviations. The rule is `duvae.report.claims.verdict`, the one notebook 12 reports with. A statement

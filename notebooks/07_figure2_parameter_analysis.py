@@ -71,6 +71,8 @@ for dataset in datasets:
 # %% [markdown]
 # ## Our optimum against the paper's
 #
+# <a id="claim-c9"></a>
+#
 # The NLL at our best cell and at the paper's best cell, and their gap. With one seed per cell, a gap
 # smaller than the seed-to-seed standard deviation of the Table 1 DU-VAE rows (printed beside it)
 # means the two cells cannot be told apart.

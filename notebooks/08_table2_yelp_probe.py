@@ -114,6 +114,8 @@ save_figure(fig, "08_table2_curves")
 # %% [markdown]
 # ## The paper's Classification claims, checked
 #
+# <a id="claim-c5"></a>
+#
 # The paper (Section 4.2): *"DU-VAE and DU-IAF achieve the best accuracy under all settings for
 # classic VAEs and IAF-based models respectively."* So each row is one of the two halves: DU-VAE
 # against another classic VAE, or DU-IAF against another IAF-based model, at one label count; the

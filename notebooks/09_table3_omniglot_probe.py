@@ -75,6 +75,8 @@ save_figure(fig, "09_table3_curves")
 # %% [markdown]
 # ## The paper's claims, checked
 #
+# <a id="claim-c6"></a>
+#
 # The same sentence as Table 2's, in its two halves: DU-VAE against every other classic VAE and
 # DU-IAF against the other IAF-based models, per $k$, with the AE (no VAE) shown against DU-VAE as
 # `context`; notebook 06's rule (holds only beyond the larger std over seeds).

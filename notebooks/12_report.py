@@ -64,12 +64,17 @@ findings = claims.evaluate(evidence)
 newest = evidence.newest()
 print(f"profile {profile}: {evidence.runs()} runs read from results/{profile}/ "
       f"(newest result {newest[:10] if newest else '-'}); nothing is trained here")
-NOTEBOOK = {c.id: c.notebook for c in claims.ALL_CLAIMS}
+CLAIM = {c.id: c for c in claims.ALL_CLAIMS}
 
 
 def link(notebook: str) -> str:
-    """A Markdown link to another notebook of this build (the HTML report points it at its page)."""
+    """A Markdown link to another notebook of this build (the book points it at its page)."""
     return f"[notebook {notebook[:2]}]({notebook}.ipynb)"
+
+
+def tested_in(cid: str) -> str:
+    """A Markdown link to the section of the notebook that tests claim ``cid`` (``Claim.target``)."""
+    return f"[notebook {CLAIM[cid].notebook[:2]}, where {cid} is tested]({CLAIM[cid].target})"
 
 
 # %% [markdown]
@@ -88,7 +93,8 @@ save_table(summary, "12_claims")
 display(Markdown(f"Verdict at `{profile}`, per claim: " + "; ".join(
     f"**{cid}** {v}" for cid, v in summary[f"verdict at {profile}"].items())))
 display(Markdown("\n\n".join(f"**{cid}** ({row['section']}): *\"{row['the paper says']}\"* "
-                               f"→ **{row[f'verdict at {profile}']}**" for cid, row in summary.iterrows())))
+                               f"→ **{row[f'verdict at {profile}']}** ({tested_in(cid)})"
+                               for cid, row in summary.iterrows())))
 summary.drop(columns="the paper says")
 
 # %% [markdown]
@@ -116,7 +122,7 @@ rows = ["| claim | we test | source | statistic | test | threshold | our reading
         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 for cid, d in definitions.iterrows():
     rows.append(f"| {cid} | {d['we test']} | {d['source']} | {d['statistic']} | {d['test']} | "
-                f"{d['threshold']} | {d['our reading']} | {link(d['notebook'])} |")
+                f"{d['threshold']} | {d['our reading']} | {tested_in(cid)} |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -135,7 +141,7 @@ for claim in claims.ALL_CLAIMS:
     display(Markdown(f"### {claim.id} ({claim.source}): {claim.statement}\n\n"
                      f"The paper ({claim.section}): *\"{claim.paper_says}\"*\n\n"
                      f"Verdict at `{profile}`: **{verdicts[claim.id]}**. "
-                     f"Explained in {link(claim.notebook)}."))
+                     f"Tested in {tested_in(claim.id)}."))
     display(table[table["claim"] == claim.id].drop(columns="claim").set_index("scope"))
 
 # %% [markdown]
@@ -300,7 +306,7 @@ for dataset in scale.DATASETS:
 #
 # Committed runs against the runs each experiment plans at this profile (the seeds of the
 # notebooks' defaults). Every claim that rests on a missing run reads *inconclusive (missing runs)*
-# above, and changes when the run is committed and this notebook (or `make report`) runs again.
+# above, and changes when the run is committed and this notebook runs again (and `make book` publishes it).
 
 # %%
 coverage = pd.DataFrame([{"experiment": name, "committed": len(evidence.of(name)), "planned": planned(name)}

@@ -168,3 +168,28 @@ def test_download_path_verifies_and_caches(mirror, tmp_path, monkeypatch, no_env
     with pytest.raises(ChecksumError):
         fetch(SMALL, cache_dir=tmp_path / "bad", progress=False)
     assert _files_under(tmp_path / "bad") == []
+
+
+def test_a_file_outside_the_registry_passes_over_a_mirror_that_lacks_it(mirror, tmp_path, monkeypatch, no_env):
+    """``fetch_file(..., mirror_optional=True)`` (the book's MathJax): a mirror without the file is
+    passed over for the pinned URL, one with it serves it; either way the digest is checked."""
+    import hashlib
+
+    payload = b"a tool that is not data\n"
+    entry = registry.RemoteFile("tools/tool.tgz", hashlib.sha256(payload).hexdigest(), len(payload),
+                                "https://registry.example/tool.tgz")
+    urls = []
+    monkeypatch.setattr(registry.urllib.request, "urlopen", lambda url, timeout=None: urls.append(url) or io.BytesIO(payload))
+    path = registry.fetch_file(entry, mirror=mirror, cache_dir=tmp_path / "a", progress=False, mirror_optional=True)
+    assert urls == [entry.url] and path.read_bytes() == payload
+    with pytest.raises(FileNotFoundError):  # without the flag a mirror must hold it
+        registry.fetch_file(entry, mirror=mirror, cache_dir=tmp_path / "b", progress=False)
+    local = tmp_path / "local-mirror"
+    (local / "tools").mkdir(parents=True)
+    (local / "tools" / "tool.tgz").write_bytes(payload)
+    urls.clear()
+    path = registry.fetch_file(entry, mirror=local, cache_dir=tmp_path / "c", progress=False, mirror_optional=True)
+    assert urls == [] and path.read_bytes() == payload
+    (local / "tools" / "tool.tgz").write_bytes(payload[:-1] + b"!")
+    with pytest.raises(ChecksumError):
+        registry.fetch_file(entry, mirror=local, cache_dir=tmp_path / "d", progress=False, mirror_optional=True)

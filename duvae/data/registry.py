@@ -319,13 +319,30 @@ def fetch(
     ChecksumError
         the copied / downloaded bytes do not match the pinned digest (nothing is left behind).
     """
-    entry = lookup(name)
+    return fetch_file(lookup(name), mirror=mirror, cache_dir=cache_dir, progress=progress)
+
+
+def fetch_file(
+    entry: RemoteFile,
+    *,
+    mirror: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    mirror_optional: bool = False,
+) -> Path:
+    """:func:`fetch` for any pinned file, in the registry or not (e.g. the book's MathJax).
+
+    With ``mirror_optional``, a mirror that lacks the file is passed over for the pinned URL: the
+    data mirror need not hold the tools, and one that does serves them offline.
+    """
     target = resolve_cache_dir(cache_dir) / entry.name
     if _is_cached(entry, target):
         return target
 
     target.parent.mkdir(parents=True, exist_ok=True)
     mirror_dir = resolve_mirror(mirror)
+    if mirror_optional and mirror_dir is not None and not (mirror_dir / entry.name).is_file():
+        mirror_dir = None
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -370,6 +387,7 @@ __all__ = [
     "default_cache_dir",
     "fetch",
     "fetch_all",
+    "fetch_file",
     "lookup",
     "repo_root",
     "resolve_cache_dir",

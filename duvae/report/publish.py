@@ -1,6 +1,6 @@
-"""The reproduction report: the README's generated *Results* section and the HTML report of a build.
+"""The reproduction report: the README's generated *Results* section.
 
-Two products, both built from what is already there, never by training or executing anything:
+Built from what is already there, never by training or executing anything:
 
 - **The README's Results section** (:func:`readme_section`): the verdict of each claim of
   :mod:`duvae.report.claims` at the ``cpu`` profile, per data set and at the other sizes measured, and the
@@ -9,26 +9,18 @@ Two products, both built from what is already there, never by training or execut
   ``python -m duvae.report readme`` rewrites it, ``--check`` only says whether it is stale (and
   ``tests/test_report.py`` fails when it is). Nothing in it changes unless the results or the code
   change: its date is the newest result's, not today's.
-- **The HTML report** (:func:`build_html`): every executed notebook of ``build/<profile>/notebooks/``
-  (the main job's output) rendered by nbconvert without running it again, its images embedded, and
-  an index page of every notebook, table (``build/<profile>/tables/*.csv``) and figure
-  (``build/<profile>/figures/*.png``): ``build/<profile>/report/index.html``. A link from one notebook
-  to another (``NN_name.ipynb``) points at that notebook's page; where that notebook is not part of
-  the build, the link becomes plain text saying so, so that every link of the report resolves.
+- **The published pages** are the book's (:mod:`duvae.book.site`, ``make book``): the executed
+  notebooks, the report notebook 12 among them, as a static site. ``python -m duvae.report html``,
+  the old HTML report, says so and stops.
 
 Usage::
 
     python -m duvae.report readme [--profile cpu] [--results-dir DIR] [--check]
-    python -m duvae.report html [--profile smoke] [--build DIR]      # make report PROFILE=smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import html
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -81,8 +73,8 @@ def readme_section(profile: str = "cpu", results_dir=None) -> str:
         "paper's sign and exceeds the larger seed-to-seed standard deviation of the two sides; *within "
         "the spread* says which sign the difference has; *does not hold* is the opposite sign beyond the "
         "spread; *inconclusive* means missing runs or a single seed (`duvae/report/claims.py` states each claim's "
-        "statistic, test and threshold). Notebook 12 (`notebooks/12_report.py`, and `make report` for the "
-        "HTML) shows every finding with its numbers.",
+        "statistic, test and threshold). Notebook 12 (`notebooks/12_report.py`, and `make book` for the "
+        "book) shows every finding with its numbers.",
         "",
     ]
     summary = claims.summary_table(findings, profile)
@@ -206,142 +198,6 @@ def update_readme(path: Path = README, profile: str = "cpu", results_dir=None) -
 
 
 # ----------------------------------------------------------------------------------------------
-# the HTML report
-# ----------------------------------------------------------------------------------------------
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; }
-.figures figure { margin: 0; width: 320px; }
-.figures img { width: 320px; border: 1px solid #ddd; }
-figcaption { font-size: 0.8em; }
-"""
-
-
-class MissingBuild(FileNotFoundError):
-    """No executed notebooks where the report looks for them."""
-
-
-def notebook_title(nb) -> str:
-    """The first Markdown heading of a notebook, else its name."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            m = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
-            if m:
-                return m.group(1).strip()
-    return ""
-
-
-_NOTEBOOK_LINK = re.compile(r'<a(?P<before>[^>]*?)href="(?:\./)?(?P<name>[0-9][0-9]_\w+)\.(?:ipynb|py)'
-                            r'(?P<fragment>#[^"]*)?"(?P<after>[^>]*)>(?P<text>.*?)</a>', flags=re.S)
-
-
-def _link_notebooks(page: str, available: set[str]) -> str:
-    """``href="NN_name.ipynb"`` -> ``NN_name.html`` where that page exists; elsewhere the link
-    becomes its text with a note (the notebook is not in this build)."""
-    def repl(m):
-        if m["name"] in available:
-            return f'<a{m["before"]}href="{m["name"]}.html{m["fragment"] or ""}"{m["after"]}>{m["text"]}</a>'
-        return f'{m["text"]} <span class="not-built">({m["name"]} is not part of this build)</span>'
-
-    return _NOTEBOOK_LINK.sub(repl, page)
-
-
-def _timings(build: Path) -> dict[str, tuple[str, str]]:
-    path = build / "timings.csv"
-    if not path.is_file():
-        return {}
-    with open(path) as fh:
-        return {r["notebook"]: (r["seconds"], r["ok"]) for r in csv.DictReader(fh)}
-
-
-def _page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
-
-
-def build_html(build: Path, out: Path | None = None) -> Path:
-    """Render the executed notebooks of ``build`` (``build/<profile>``) and an index; return the index.
-
-    Nothing is executed. Raises :class:`MissingBuild` when ``build/notebooks`` holds no executed
-    notebook.
-    """
-    import nbformat
-    import pandas as pd
-    from nbconvert import HTMLExporter
-
-    build = Path(build)
-    out = Path(out) if out else build / "report"
-    sources = sorted(p for p in (build / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if not sources:
-        profile = build.name
-        raise MissingBuild(f"no executed notebooks in {build / 'notebooks'}: run `make notebooks PROFILE={profile}` "
-                           f"(or `python -m duvae.book.run --profile {profile}`) first; the report renders "
-                           "them without executing anything")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
-    available = {p.stem for p in sources}
-    titles = {}
-    for path in sources:
-        nb = nbformat.read(path, as_version=4)
-        titles[path.stem] = notebook_title(nb) or path.stem
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[path.stem]}})
-        body = body.replace("<body", '<body data-report-page="notebook"', 1)
-        (out / f"{path.stem}.html").write_text(_link_notebooks(body, available))
-
-    # tables: one page, one section each (rendered from the csv), the csv beside it
-    tables = sorted((build / "tables").glob("*.csv"))
-    if tables:
-        (out / "tables").mkdir()
-    sections = []
-    for path in tables:
-        shutil.copy2(path, out / "tables" / path.name)
-        try:
-            frame = pd.read_csv(path, keep_default_na=False)
-            rendered = frame.to_html(index=False, border=0, escape=True)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            rendered = f"<p>(could not read: {html.escape(str(exc))})</p>"
-        owner = path.stem[:2]
-        notebook = next((s for s in available if s.startswith(owner)), None)
-        made_by = f' from <a href="{notebook}.html">{html.escape(notebook)}</a>' if notebook else ""
-        sections.append(f'<section id="{html.escape(path.stem)}"><h2>{html.escape(path.stem)}</h2>'
-                        f'<p><a href="tables/{html.escape(path.name)}">csv</a>{made_by}</p>{rendered}</section>')
-    (out / "tables.html").write_text(_page("Tables", '<p><a href="index.html">index</a></p><h1>Tables</h1>\n'
-                                           + "\n".join(sections)))
-
-    figures = sorted((build / "figures").glob("*.png"))
-    if figures:
-        (out / "figures").mkdir()
-    for path in figures:
-        shutil.copy2(path, out / "figures" / path.name)
-
-    timings = _timings(build)
-    items = []
-    for stem in sorted(available):
-        seconds, ok = timings.get(stem, ("", ""))
-        status = "" if not ok else f" ({'ok' if ok == 'True' else 'FAILED'}, {seconds} s)"
-        items.append(f'<li><a href="{stem}.html">{html.escape(stem)}</a>: {html.escape(titles[stem])}{status}</li>')
-    table_items = [f'<li><a href="tables.html#{html.escape(p.stem)}">{html.escape(p.stem)}</a></li>' for p in tables]
-    figure_items = [f'<figure id="{html.escape(p.stem)}"><a href="figures/{html.escape(p.name)}">'
-                    f'<img src="figures/{html.escape(p.name)}" alt="{html.escape(p.stem)}"></a>'
-                    f'<figcaption>{html.escape(p.stem)}</figcaption></figure>' for p in figures]
-    body = (f"<h1>DU-VAE reproduction report: profile <code>{html.escape(build.name)}</code></h1>\n"
-            "<p>The executed notebooks of the main job, rendered without running them again. Start with the "
-            + (f'<a href="12_report.html">report notebook</a>' if "12_report" in available else "report notebook "
-               "(not part of this build)")
-            + ": every claim of the paper with its verdict.</p>\n"
-            f"<h2>Notebooks ({len(items)})</h2>\n<ul>{''.join(items)}</ul>\n"
-            f"<h2>Tables ({len(table_items)})</h2>\n<ul>{''.join(table_items)}</ul>\n"
-            f"<h2>Figures ({len(figure_items)})</h2>\n<div class=\"figures\">{''.join(figure_items)}</div>\n")
-    index = out / "index.html"
-    index.write_text(_page(f"DU-VAE report ({build.name})", body))
-    return index
-
-
-# ----------------------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
@@ -352,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     readme.add_argument("--results-dir", type=Path, default=None, help="default: $DUVAE_RESULTS_DIR or results/")
     readme.add_argument("--readme", type=Path, default=README)
     readme.add_argument("--check", action="store_true", help="only say whether the section is stale (exit 1 if so)")
-    page = sub.add_parser("html", help="render build/<profile>/notebooks to build/<profile>/report/")
-    page.add_argument("--profile", default="cpu")
-    page.add_argument("--build", type=Path, default=None, help="default: build/<profile>")
+    sub.add_parser("html", help="replaced by the book: make book (python -m duvae.book.site)")
     args = parser.parse_args(argv)
 
     if args.command == "readme":
@@ -365,14 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         changed = update_readme(args.readme, args.profile, args.results_dir)
         print(f"{args.readme}: Results section {'rewritten' if changed else 'already up to date'}")
         return 0
-    build = args.build or REPO_ROOT / "build" / args.profile
-    try:
-        index = build_html(build)
-    except MissingBuild as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {index}")
-    return 0
+    print("the HTML report is now the book: run `make book PROFILE=...` "
+          "(python -m duvae.book.site --profile ...), which builds build/<profile>/book/html/", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
