@@ -135,7 +135,6 @@ def _mi_and_iw(run, sizes: dict, gen: torch.Generator) -> dict:
     from duvae.metrics import log_importance_weights, posterior_moments
 
     model, batches, cfg = run.model, run.data.test, run.config
-    device = next(model.parameters()).device
     mu, var = posterior_moments(model, batches)
     mu, var = mu.cpu().double(), var.cpu().double()
     N, nz = mu.shape

@@ -18,7 +18,7 @@ from __future__ import annotations
 from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.runs.profiles import check_profile
-from duvae.experiments.verdicts import MISSING, ONE_SEED, verdict
+from duvae.experiments.verdicts import MISSING, ONE_SEED, mean_sd, verdict
 from duvae.runs.zoo import run_config
 
 NAME = "table1"
@@ -133,16 +133,6 @@ def extra_from_config(cfg: RunConfig) -> dict:
     return {"row": row_of({"config": cfg.to_dict(), "dataset": cfg.dataset})}
 
 
-def _fmt(values: list[float], digits: int) -> str:
-    import statistics
-
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
 def cpu_counts(records: list[dict]) -> str:
     """Where the seeds of a cell ran, e.g. ``"Intel Xeon x2, AMD EPYC x1"`` (re-runs differ across kinds of CPU)."""
     from collections import Counter
@@ -175,7 +165,7 @@ def table(results: list[dict], profile: str = "cpu"):
                     row[col] = row[f"{col} (paper)"] = "-"
                     continue
                 digits = 2 if dataset == "omniglot" else 1
-                row[col] = _fmt([float(r["metrics"][metric]) for r in mine], digits) if ok else reason
+                row[col] = mean_sd([float(r["metrics"][metric]) for r in mine], digits) if ok else reason
                 paper = PAPER[label][dataset][i]
                 row[f"{col} (paper)"] = "-" if paper is None else paper
             row[f"{dataset} seeds"] = len(mine)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.runs.profiles import check_profile
+from duvae.experiments.verdicts import mean_sd
 from duvae.runs.zoo import run_config
 
 NAME = "table2"
@@ -121,7 +122,6 @@ def accuracies(results: list[dict], label: str, size: int, features: str = "prob
 
 def table(results: list[dict], profile: str = "cpu", features: str = "probe"):
     """Ours (mean ± std over seeds of each seed's mean over draws, in %) beside the paper's, one row per model."""
-    import statistics
 
     import pandas as pd
 
@@ -133,8 +133,7 @@ def table(results: list[dict], profile: str = "cpu", features: str = "probe"):
         row = {"model": label}
         for i, size in enumerate(SIZES[profile]):
             v = accuracies(results, label, size, features)
-            row[f"{size}"] = (f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1
-                              else f"{v[0]:.2f}" if v else "")
+            row[f"{size}"] = mean_sd(v, 2)
             if size in PAPER_SIZES:
                 row[f"{size} (paper)"] = PAPER[label][PAPER_SIZES.index(size)]
         row["seeds"] = len(mine)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.experiments import check_seeds
 from duvae.runs.profiles import check_profile
+from duvae.experiments.verdicts import mean_sd
 from duvae.runs.zoo import run_config
 
 NAME = "table3"
@@ -98,7 +99,6 @@ def accuracies(results: list[dict], label: str, k: int, features: str = "probe")
 
 def table(results: list[dict], features: str = "probe"):
     """Ours (mean ± std over seeds, in %) beside the paper's, one row per model."""
-    import statistics
 
     import pandas as pd
 
@@ -110,8 +110,7 @@ def table(results: list[dict], features: str = "probe"):
         row = {"model": label}
         for j, k in enumerate(SHOTS):
             v = accuracies(results, label, k, features)
-            row[f"{k}"] = (f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1
-                           else f"{v[0]:.2f}" if v else "")
+            row[f"{k}"] = mean_sd(v, 2)
             row[f"{k} (paper)"] = PAPER[label][j]
         row["seeds"] = len(mine)
         row["CPUs"] = cpu_counts(mine)

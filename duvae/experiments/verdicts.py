@@ -30,11 +30,15 @@ sign if any part has it.
 C7, about each seed's picture): the share of seeds showing what the paper shows. All seeds (at least 2) -> ``holds``; none -> ``does not
 hold``; some -> ``within the spread`` (the seeds disagree), with the paper's sign if more than half
 agree with it.
+
+**How a mean over seeds is written** (:func:`mean_sd`): ``mean ± sd`` with the sample standard
+deviation (``n - 1``), the spread the rule above compares with; one seed shows its value alone.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 
 HOLDS = "holds"
 WITHIN_SAME = "within the spread (paper's sign)"
@@ -116,3 +120,13 @@ def seed_share_verdict(agree: int, seeds: int) -> str:
     if agree == 0:
         return DOES_NOT_HOLD
     return WITHIN_SAME if agree > seeds / 2 else WITHIN_OPPOSITE
+
+
+def mean_sd(values: list[float], digits: int) -> str:
+    """``"mean ± sd"`` over seeds (sample sd), ``"value"`` for one seed, ``""`` for none; ``None`` values are skipped."""
+    values = [float(x) for x in values if x is not None]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"

@@ -39,6 +39,7 @@ from duvae.runs.config import REFERENCE_SEED, RunConfig
 from duvae.data.registry import absolute_path
 from duvae.data.your_files import DATASET_OF, DataError, detect_kind, fingerprint
 from duvae.experiments import check_seeds
+from duvae.experiments.verdicts import mean_sd
 from duvae.experiments.inside import FIRST_WORDS
 from duvae.runs.profiles import check_profile
 
@@ -463,12 +464,6 @@ def summary(results: list[dict]) -> list[dict]:
     return rows
 
 
-def _fmt(values: list[float], digits: int) -> str:
-    from duvae.experiments.table1 import _fmt as fmt
-
-    return fmt([v for v in values if v is not None], digits)
-
-
 def table(results: list[dict]):
     """One row per model: test NLL (IW), KL, MI, AU (mean ± std over seeds), the collapse verdict
     (:data:`RULE`), the decoder's gain from its code, distinct greedy outputs (text), the probe
@@ -478,19 +473,19 @@ def table(results: list[dict]):
     rows = []
     for s in summary(results):
         iaf = s["model"] in IAF_MODELS
-        row = {"model": s["label"], "seeds": s["seeds"], "NLL (IW)": _fmt(s["values"]["nll"], 2),
-               "KL": _fmt(s["values"]["kl"], 2), "MI": "-" if iaf else _fmt(s["values"]["mi"], 2),
-               "AU": "-" if iaf else _fmt(s["values"]["au"], 1),
+        row = {"model": s["label"], "seeds": s["seeds"], "NLL (IW)": mean_sd(s["values"]["nll"], 2),
+               "KL": mean_sd(s["values"]["kl"], 2), "MI": "-" if iaf else mean_sd(s["values"]["mi"], 2),
+               "AU": "-" if iaf else mean_sd(s["values"]["au"], 1),
                "MI noise level": round(s["mi_noise"], 3), "verdict": s["verdict"],
                "alive on seeds": f"{s['alive_seeds']} of {s['seeds']}",
-               "decoder gain from z (nats)": _fmt(s["gain"], 2)}
+               "decoder gain from z (nats)": mean_sd(s["gain"], 2)}
         if s["distinct"]:
-            row[f"distinct outputs / {s['draws']} draws of q(z|x)"] = _fmt(s["distinct"], 1)
-            row[f"distinct first {FIRST_WORDS} words"] = _fmt(s["distinct_first"], 1)
+            row[f"distinct outputs / {s['draws']} draws of q(z|x)"] = mean_sd(s["distinct"], 1)
+            row[f"distinct first {FIRST_WORDS} words"] = mean_sd(s["distinct_first"], 1)
         if s["probe"]:
-            row["probe accuracy"] = _fmt(s["probe"], 3)
-            row["majority baseline"] = _fmt(s["majority"], 3)
-        row["minutes per run"] = _fmt(s["minutes"], 1)
+            row["probe accuracy"] = mean_sd(s["probe"], 3)
+            row["majority baseline"] = mean_sd(s["majority"], 3)
+        row["minutes per run"] = mean_sd(s["minutes"], 1)
         rows.append(row)
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
 
