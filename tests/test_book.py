@@ -32,7 +32,6 @@ from duvae.book import site
 from duvae.report.claims import ALL_CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 #: quick notebooks: the overview, the formulas of 01, the figures of 02 (and claim C8's section), the report
 NOTEBOOKS = ("00", "01", "02", "12")
 CHECK_ID = "__book_check__"
@@ -73,12 +72,6 @@ window.addEventListener("load", function () {
 </script>
 """ % CHECK_ID
 
-
-def find_browser() -> str | None:
-    env = os.environ.get("DUVAE_CHROMIUM")
-    if env:
-        return env
-    return next((path for path in map(shutil.which, BROWSERS) if path), None)
 
 
 def offline() -> list[str]:
@@ -189,14 +182,6 @@ class _Ids(HTMLParser):
                 self.ids.add(value)
 
 
-def _browser_or_skip() -> str:
-    browser = find_browser()
-    if browser is None:
-        pytest.skip(f"no headless browser: none of {', '.join(BROWSERS)} is on PATH and $DUVAE_CHROMIUM is unset "
-                    "(.ci/run installs Debian's chromium)")
-    return browser
-
-
 def _seen(browser: str, page: Path, profile_dir: Path, query: str = "") -> dict:
     """Open a copy of ``page`` (same folder: every relative address resolves alike) with the check
     script appended, offline; return what the script wrote into the page."""
@@ -218,8 +203,7 @@ def _seen(browser: str, page: Path, profile_dir: Path, query: str = "") -> dict:
     return json.loads(html_lib.unescape(m.group(1)))
 
 
-def test_every_page_loads_every_image_renders_and_every_internal_link_resolves(book, tmp_path):
-    browser = _browser_or_skip()
+def test_every_page_loads_every_image_renders_and_every_internal_link_resolves(book, browser, tmp_path):
     html, _ = book
     pages = sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
     assert len(pages) >= 12
@@ -256,16 +240,14 @@ def test_every_page_loads_every_image_renders_and_every_internal_link_resolves(b
     assert images >= 2 and links > 100, (images, links)
 
 
-def test_notebook_pages_have_previous_next_and_foldable_code(book, tmp_path):
-    browser = _browser_or_skip()
+def test_notebook_pages_have_previous_next_and_foldable_code(book, browser, tmp_path):
     html, _ = book
     seen = _seen(browser, html / "01_diversity_and_uncertainty.html", tmp_path / "chromium")
     assert seen["prev_next"] == 2
     assert seen["fold_buttons"] >= 5
 
 
-def test_the_formulas_of_notebook_01_are_typeset_offline(book, tmp_path):
-    browser = _browser_or_skip()
+def test_the_formulas_of_notebook_01_are_typeset_offline(book, browser, tmp_path):
     html, _ = book
     page = html / "01_diversity_and_uncertainty.html"
     seen = _seen(browser, page, tmp_path / "chromium")
@@ -280,8 +262,7 @@ def test_the_formulas_of_notebook_01_are_typeset_offline(book, tmp_path):
     assert "\\tag{3}" in page.read_text() and "\\tag{5}" in page.read_text()
 
 
-def test_search_finds_posterior_collapse(book, tmp_path):
-    browser = _browser_or_skip()
+def test_search_finds_posterior_collapse(book, browser, tmp_path):
     html, _ = book
     seen = _seen(browser, html / "search.html", tmp_path / "chromium", query="?q=posterior+collapse")
     found = [Path(urlparse(u).path).name for u in seen["search"]]

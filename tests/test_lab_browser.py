@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -46,17 +45,9 @@ SETTINGS_SOURCE = ROOT / "jupyter" / "lab" / "overrides.json"
 NOTEBOOK = "01_diversity_and_uncertainty.py"
 #: the news pop-up's question, as JupyterLab 4 words it
 NEWS_QUESTION = "official Jupyter news"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 SERVER_START_S = 180
 PAGE_BUDGET_MS = 20_000
 
-
-def find_browser() -> str | None:
-    """``$DUVAE_CHROMIUM``, else the first Chromium-like browser on ``PATH``, else ``None``."""
-    env = os.environ.get("DUVAE_CHROMIUM")
-    if env:
-        return env
-    return next((path for path in map(shutil.which, BROWSERS) if path), None)
 
 
 def installed_overrides() -> Path:
@@ -217,15 +208,6 @@ def source_facts(path: Path) -> tuple[str, Counter]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> str:
-    path = find_browser()
-    if path is None:
-        pytest.skip(f"no headless browser: none of {', '.join(BROWSERS)} is on PATH and "
-                    "$DUVAE_CHROMIUM is unset (.ci/run installs Debian's chromium)")
-    return path
-
-
-@pytest.fixture(scope="module")
 def lab_settings() -> Path:
     """The environment's overrides, the very file ``make setup`` installs (not a copy of the test's)."""
     path = installed_overrides()
@@ -270,6 +252,8 @@ def test_double_click_opens_a_notebook_as_a_notebook(browser, lab_settings, tmp_
 
 def screenshot(path: Path, notebook: str = NOTEBOOK) -> None:
     """Save what the browser shows for ``notebook`` as a PNG at ``path`` (for ``docs/``)."""
+    from conftest import BROWSERS, find_browser  # tests/ is on sys.path when this file runs as a script
+
     browser = find_browser()
     if browser is None:
         raise SystemExit(f"no headless browser: none of {', '.join(BROWSERS)} is on PATH")
