@@ -59,6 +59,7 @@ The experiments (:mod:`duvae.experiments`)
 - :mod:`duvae.experiments.gap`       the Yahoo NLL-gap factors, and our rows beside the official code's.
 - :mod:`duvae.experiments.table2`    Table 2: short-Yelp probes.
 - :mod:`duvae.experiments.table3`    Table 3: Omniglot probes.
+- :mod:`duvae.experiments.probe_table`  what Tables 2 and 3 share: rows, accuracy table, the sentence's halves, curves.
 - :mod:`duvae.experiments.scale`     the size study: Table 1's rows at larger sizes.
 - :mod:`duvae.experiments.inside`    looking inside: what the trained models generate and what their metrics count, measured per run, with its tables.
 - :mod:`duvae.experiments.yours`     your own data: the models on a user's corpus or images, with a collapse diagnosis.

@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import table1
-from duvae.book.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table, show_table
 from duvae.book.cells import notebook_results
 
 dev = pick_device(device)
@@ -73,8 +73,7 @@ for dataset in datasets:
     ok, reason = table1.available(dataset, profile)
     display(Markdown(f"### {dataset}" + ("" if ok else f": {reason}")))
     t = table1.dataset_table(results, dataset, profile)
-    save_table(t, f"06_table1_{dataset}")
-    display(t)
+    show_table(t, f"06_table1_{dataset}")
 
 # %% [markdown]
 # **How far from the paper's scale.** Our NLLs are not on the paper's scale. On Omniglot the
@@ -120,9 +119,7 @@ for dataset in datasets:
         continue
     c = table1.claims(results, dataset)
     verdicts[dataset] = c
-    save_table(c, f"06_table1_claims_{dataset}")
-    display(Markdown(f"### {dataset}"))
-    display(c)
+    show_table(c, f"06_table1_claims_{dataset}", f"### {dataset}")
 
 # %%
 summary = pd.DataFrame({d: c["verdict"].value_counts() for d, c in verdicts.items()}).fillna(0).astype(int)
@@ -234,8 +231,7 @@ bf16_vs_fp32
 
 # %%
 pairs, paired_summary = precision.paired(precision_results)
-save_table(pairs, "06_table1_bf16_vs_fp32_pairs")
-display(pairs)
+show_table(pairs, "06_table1_bf16_vs_fp32_pairs")
 paired_summary
 
 # %% [markdown]
@@ -284,8 +280,7 @@ superseded = [r for r in load_results(profile, "table1") if r["run_id"] not in c
 print(f"{len(superseded)} superseded bf16 Yahoo runs")
 if superseded:
     t = table1.dataset_table(superseded, "yahoo", profile)
-    save_table(t, "06_table1_yahoo_bf16_superseded")
-    display(t)
+    show_table(t, "06_table1_yahoo_bf16_superseded")
 
 # %% [markdown]
 # ## Our text path against the official code

@@ -41,7 +41,7 @@ from IPython.display import Markdown, display
 
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import figure2, table1
-from duvae.book.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table, show_table
 from duvae.experiments import current_results
 from duvae.book.cells import notebook_results
 
@@ -64,9 +64,7 @@ for dataset in datasets:
 # %%
 for dataset in datasets:
     g = figure2.grid(results, dataset, "nll")
-    save_table(g, f"07_figure2_nll_{dataset}")
-    display(Markdown(f"### {dataset}: NLL over gamma (rows) x p (columns)"))
-    display(g)
+    show_table(g, f"07_figure2_nll_{dataset}", f"### {dataset}: NLL over gamma (rows) x p (columns)")
 
 # %% [markdown]
 # ## Our optimum against the paper's

@@ -49,7 +49,7 @@ seeds = 3  # model seeds per row (the smoke profile uses 1)
 run_missing = None  # run the missing runs first; None: only at the smoke profile, where they take seconds
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import table2

@@ -63,13 +63,12 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
 from PIL import Image
 
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import inside
 from duvae.metrics import mi_from_draws
-from duvae.book.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table, show_table
 from duvae.runs.results import load_results, result_path
 from duvae.sweep.engine import main as sweep_main
 
@@ -119,9 +118,7 @@ for i in range(3 if text_results else 0):
     t = inside.reconstructions(results, i)
     if t.empty:
         continue
-    save_table(t, f"11_reconstruction_{i + 1}")
-    display(Markdown(f"**Held-out sentence {i + 1}**"))
-    display(t)
+    show_table(t, f"11_reconstruction_{i + 1}", f"**Held-out sentence {i + 1}**")
 
 # %% [markdown]
 # ## Sentences from the prior
@@ -132,8 +129,7 @@ for i in range(3 if text_results else 0):
 # %%
 if text_results:
     t = inside.prior_samples(results)
-    save_table(t, "11_prior_samples")
-    display(t)
+    show_table(t, "11_prior_samples")
 
 # %% [markdown]
 # ## How much does the output depend on $z$?
@@ -153,8 +149,7 @@ if text_results:
 # %%
 if text_results:
     t = inside.distinct_table(results)
-    save_table(t, "11_distinct_outputs")
-    display(t)
+    show_table(t, "11_distinct_outputs")
     save_figure(inside.plot_distinct(results), "11_distinct_outputs")
     plt.show()
 
@@ -171,9 +166,7 @@ for k in range(2 if text_results else 0):
     t = inside.homotopy_table(results, k)
     if t.empty:
         continue
-    save_table(t, f"11_homotopy_{k + 1}")
-    display(Markdown(f"**Homotopy {k + 1}**"))
-    display(t)
+    show_table(t, f"11_homotopy_{k + 1}", f"**Homotopy {k + 1}**")
 
 # %% [markdown]
 # ## Images: reconstructions and prior samples of the PixelCNN
@@ -294,8 +287,7 @@ ceiling
 # %%
 if results:
     t = inside.mi_table(results)
-    save_table(t, "11_mi_spread")
-    display(t)
+    show_table(t, "11_mi_spread")
     save_figure(inside.plot_mi_spread(results), "11_mi_spread")
     plt.show()
 else:
@@ -341,8 +333,7 @@ if results:
 # %%
 if results:
     t = inside.iw_table(results)
-    save_table(t, "11_elbo_vs_iw_nll")
-    display(t)
+    show_table(t, "11_elbo_vs_iw_nll")
     save_figure(inside.plot_iw_bounds(results), "11_iw_bounds")
     plt.show()
 
@@ -364,8 +355,7 @@ if results:
 # %%
 if text_results:
     t = inside.ppl_table(results)
-    save_table(t, "11_ppl")
-    display(t)
+    show_table(t, "11_ppl")
 
 # %% [markdown]
 # ## Where these numbers come from
@@ -386,6 +376,5 @@ for label, r in text_results + image_results:
                  "precision": r["precision"]})
 if rows:
     t = pd.DataFrame(rows).set_index("run")
-    save_table(t, "11_runs")
-    display(t)
+    show_table(t, "11_runs")
 print(f"to make or refresh this profile's files: DUVAE_DATA_MIRROR=<mirror> {SWEEP}")

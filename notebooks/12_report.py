@@ -54,7 +54,7 @@ from duvae.report import claims
 from duvae.runs.config import REFERENCE_SEED
 from duvae.runs.device import seed_everything
 from duvae.experiments import figure1, figure2, precision, scale, table1, table2, table3
-from duvae.book.outputs import save_figure, save_table
+from duvae.book.outputs import save_figure, save_table, show_table
 from duvae.report.publish import PLANNED_SEEDS
 
 seed_everything(seed)
@@ -158,8 +158,7 @@ for dataset in table1.DATASETS:
     display(Markdown(f"**{dataset}**" + ("" if ok else f": {reason}")))
     if ok:
         t = table1.dataset_table(evidence.of("table1"), dataset, profile)
-        save_table(t, f"12_table1_{dataset}")
-        display(t)
+        show_table(t, f"12_table1_{dataset}")
 
 
 def planned(name: str) -> int:
@@ -216,8 +215,7 @@ display(Markdown(f"**The size study** ({link('10_size_study')}): the three rows 
 sized = scale.with_table1(evidence.of("scale"), evidence.of("table1"), profile,
                           1 if profile == "smoke" else PLANNED_SEEDS["scale"])
 size_table = scale.table(sized)
-save_table(size_table, "12_size_study")
-display(size_table)
+show_table(size_table, "12_size_study")
 display(Markdown(f"**bf16 against fp32 training on Yahoo** ({link('06_table1_likelihood')})"))
 bf16_fp32 = precision.table(evidence.of("precision"))
 save_table(bf16_fp32, "12_bf16_vs_fp32")

@@ -78,7 +78,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from duvae.book.outputs import output_dir, save_figure, save_table
+from duvae.book.outputs import output_dir, save_figure, save_table, show_table
 from duvae.data.your_files import demo_images, demo_text
 from duvae.runs.device import pick_device, seed_everything
 from duvae.experiments import yours
@@ -125,8 +125,7 @@ unit = yours.unit_of(results)
 
 # %%
 t = yours.table(results)
-save_table(t, "13_models")
-display(t)
+show_table(t, "13_models")
 print(f"rule: {yours.RULE}")
 
 # %% [markdown]
@@ -159,22 +158,19 @@ if kind == "text":
         t = yours.reconstructions(results, i)
         if t.empty:
             continue
-        save_table(t, f"13_reconstruction_{i + 1}")
-        display(Markdown(f"**Held-out document {i + 1}**: greedy decoding from the posterior mean, and the "
-                         "distinct greedy outputs over draws z ~ q(z|x) (1 = the decoder ignores z)"))
-        display(t)
+        show_table(t, f"13_reconstruction_{i + 1}",
+                   f"**Held-out document {i + 1}**: greedy decoding from the posterior mean, and the "
+                   "distinct greedy outputs over draws z ~ q(z|x) (1 = the decoder ignores z)")
     t = yours.prior_samples(results)
     if not t.empty:
-        save_table(t, "13_prior_samples")
-        display(Markdown("**Greedy decodings of the same prior draws z ~ N(0, I)** (one sentence in every row: collapse)"))
-        display(t)
+        show_table(t, "13_prior_samples",
+                   "**Greedy decodings of the same prior draws z ~ N(0, I)** (one sentence in every row: collapse)")
     for k in range(2):
         t = yours.homotopy_table(results, k)
         if t.empty:
             continue
-        save_table(t, f"13_homotopy_{k + 1}")
-        display(Markdown(f"**Homotopy {k + 1}**: decodings along z(t) = (1 - t) mu(x_a) + t mu(x_b)"))
-        display(t)
+        show_table(t, f"13_homotopy_{k + 1}",
+                   f"**Homotopy {k + 1}**: decodings along z(t) = (1 - t) mu(x_a) + t mu(x_b)")
 else:
     display(Markdown("Per model: **reconstructions** (rows: test images, a sample from p(x | z = mu(x)), one "
                      "from p(x | z ~ q(z|x))), **prior samples**, and **homotopies** (x_a, samples along "
@@ -197,8 +193,7 @@ if probed and any("accuracy" in p for _, _, p in probed):
     t = pd.DataFrame([{"model": m, "seed": s, "accuracy": p.get("accuracy"), "majority baseline": p["majority"],
                        "classes": p["classes"], "train / valid / test": f"{p['n_train']} / {p['n_valid']} / {p['n_test']}",
                        "features": p["features"]} for m, s, p in probed]).set_index(["model", "seed"])
-    save_table(t, "13_probe")
-    display(t)
+    show_table(t, "13_probe")
 else:
     print("no labels in this data: no probe (give label<TAB>text lines, or 'labels' in the .npz)")
 
@@ -225,7 +220,6 @@ t = pd.DataFrame([{"run": r["run_id"], "model": r["extra"]["row"], "seed": r["se
                    "minutes": r["wall_seconds"] / 60, "epochs": r["metrics"]["epochs"],
                    "data": r["metrics"]["data"], "CPU": r["machine"]["cpu"], "threads": r["machine"]["threads"],
                    "device": r["machine"]["device"]} for r in results]).set_index("run")
-save_table(t, "13_runs")
-display(t)
+show_table(t, "13_runs")
 print(f"again, or with more seeds, two runs at a time:\n  python -m duvae.sweep yours --data {path} --profile {profile} "
       f"--models {' '.join(models)} --seeds {seeds}")

@@ -14,6 +14,7 @@ the reason; ``.ci/run`` installs Debian's ``chromium``.
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import os
@@ -74,12 +75,13 @@ window.addEventListener("load", function () {
 
 
 
-def offline() -> list[str]:
+@functools.lru_cache(maxsize=None)
+def offline() -> tuple[str, ...]:
     """The command prefix that takes the network away: a network namespace of its own where the system
     allows one (root, as in CI), else nothing (Chromium's resolver rule below still finds no host)."""
     if shutil.which("unshare") and subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0:
-        return ["unshare", "--net"]
-    return []
+        return ("unshare", "--net")
+    return ()
 
 
 @pytest.fixture(scope="module")

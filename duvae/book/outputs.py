@@ -38,3 +38,14 @@ def save_table(df, name: str, float_format: str = "%.3f") -> Path:
     df.to_csv(path, float_format=float_format)
     path.with_suffix(".md").write_text(df.to_markdown(floatfmt=float_format.lstrip("%")) + "\n")
     return path
+
+
+def show_table(df, name: str, title: str | None = None, float_format: str = "%.3f") -> Path:
+    """:func:`save_table`, then show ``df`` in the notebook, under ``title`` (Markdown) if given; return the csv path."""
+    from IPython.display import Markdown, display
+
+    path = save_table(df, name, float_format)
+    if title is not None:
+        display(Markdown(title))
+    display(df)
+    return path

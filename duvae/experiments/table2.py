@@ -20,11 +20,9 @@ mix the probe's noise with the model's; :func:`draw_accuracies` keeps the pairs 
 
 from __future__ import annotations
 
-from duvae.runs.config import REFERENCE_SEED, RunConfig
-from duvae.experiments import check_seeds
-from duvae.runs.profiles import check_profile
-from duvae.experiments.verdicts import mean_sd
-from duvae.runs.zoo import run_config
+from duvae.runs.config import RunConfig
+from duvae.experiments.probe_table import (HALF_CLASSIC, HALF_CONTEXT, HALF_IAF, accuracy_table,  # noqa: F401
+                                           plot_probe_curves, probe_claims, row_label, row_runs)
 
 NAME = "table2"
 DATASET = "short_yelp"
@@ -73,14 +71,11 @@ PAPER_SIZES = (100, 500, 1000, 2000, 10000)
 
 def runs(profile: str, seeds: int) -> list[RunConfig]:
     """Every row x seed (``REFERENCE_SEED + s``) on short Yelp."""
-    check_profile(profile)
-    check_seeds(seeds)
-    return [run_config(name, DATASET, profile, seed=REFERENCE_SEED + s) for _, name in ROWS for s in range(seeds)]
+    return row_runs(ROWS, DATASET, profile, seeds)
 
 
 def row_of(record: dict) -> str:
-    names = {name: label for label, name in ROWS}
-    return names[record["config"]["model"]["name"] if "config" in record else record["model"]]
+    return row_label(ROWS, record)
 
 
 def extra_from_config(cfg: RunConfig) -> dict:
@@ -122,107 +117,23 @@ def accuracies(results: list[dict], label: str, size: int, features: str = "prob
 
 def table(results: list[dict], profile: str = "cpu", features: str = "probe"):
     """Ours (mean ± std over seeds of each seed's mean over draws, in %) beside the paper's, one row per model."""
-
-    import pandas as pd
-
-    from duvae.experiments.table1 import cpu_counts
-
-    rows = []
-    for label, _ in ROWS:
-        mine = [r for r in results if r.get("extra", {}).get("row", row_of(r)) == label]
-        row = {"model": label}
-        for i, size in enumerate(SIZES[profile]):
-            v = accuracies(results, label, size, features)
-            row[f"{size}"] = mean_sd(v, 2)
-            if size in PAPER_SIZES:
-                row[f"{size} (paper)"] = PAPER[label][PAPER_SIZES.index(size)]
-        row["seeds"] = len(mine)
-        row["CPUs"] = cpu_counts(mine)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    return accuracy_table(results, ROWS, lambda label, size: accuracies(results, label, size, features),
+                          SIZES[profile], PAPER, PAPER_SIZES)
 
 
 def claims(results: list[dict], profile: str = "cpu"):
-    """The Classification sentence of Section 4.2 on Table 2, per label count (:func:`probe_claims`)."""
+    """The Classification sentence of Section 4.2 on Table 2, per label count
+    (:func:`duvae.experiments.probe_table.probe_claims`)."""
     return probe_claims(lambda label, size: accuracies(results, label, size), SIZES[profile], CLASSIC_ROWS,
                         IAF_ROWS, CONTEXT_ROWS, DU_ROW, DU_IAF_ROW, "labels")
 
 
-#: the halves of the Classification sentence, and the context rows (shown, not counted)
-HALF_CLASSIC, HALF_IAF, HALF_CONTEXT = "classic VAEs", "IAF-based models", "context"
-
-
-def probe_claims(values, sizes, classic, iaf, context, du, du_iaf, unit):
-    """"DU-VAE and DU-IAF achieve the best accuracy under all settings for classic VAEs and IAF-based
-    models respectively" (Section 4.2), at each label count; Tables 2 and 3 share it.
-
-    ``values(label, size) -> [accuracy in %, one per seed]``. Each half is its own set of rows:
-    ``du`` against every other row of ``classic`` (:data:`HALF_CLASSIC`), ``du_iaf`` against every
-    other row of ``iaf`` (:data:`HALF_IAF`); ``du`` against each row of ``context`` (the AE) is shown
-    as :data:`HALF_CONTEXT`. Each comparison is :func:`duvae.experiments.verdicts.verdict` on the means over seeds,
-    with the larger of the two sides' std over seeds as the spread.
-    """
-    import statistics
-
-    import pandas as pd
-
-    from duvae.experiments.verdicts import MISSING, verdict
-
-    out = []
-    for size in sizes:
-        pairs = ([(HALF_CLASSIC, du, o) for o in classic if o != du] + [(HALF_IAF, du_iaf, o) for o in iaf if o != du_iaf]
-                 + [(HALF_CONTEXT, du, o) for o in context])
-        for half, best, other in pairs:
-            a, b = values(best, size), values(other, size)
-            row = {"claim": f"{best} beats {other} at {size} {unit}", "size": size, "half": half,
-                   "seeds": f"{len(a)} vs {len(b)}"}
-            if not a or not b:
-                out.append({**row, "ours": "no results", "difference": None, "spread": None, "verdict": MISSING})
-                continue
-            sa = statistics.stdev(a) if len(a) > 1 else None
-            sb = statistics.stdev(b) if len(b) > 1 else None
-            spread = max(sa, sb) if sa is not None and sb is not None else None
-            diff = statistics.mean(a) - statistics.mean(b)
-            out.append({**row, "ours": f"{statistics.mean(a):.2f} vs {statistics.mean(b):.2f}",
-                        "difference": diff, "spread": spread, "verdict": verdict(diff, spread, min(len(a), len(b)))})
-    return pd.DataFrame(out).set_index("claim")
-
-
-def plot_curves(results: list[dict], profile: str = "cpu", paper_table=PAPER, paper_x=PAPER_SIZES,
-                xlabel: str = "labelled training sentences", title: str = "Table 2 on short Yelp"):
+def plot_curves(results: list[dict], profile: str = "cpu"):
     """Accuracy against the number of labels: ours (mean, band = ± std over seeds) as lines,
     the paper's as open markers of the same colour; classic VAEs left, IAF models right."""
-    return plot_probe_curves(lambda label, size: accuracies(results, label, size), [label for label, _ in ROWS], IAF_ROWS,
-                 SIZES[profile], paper_table, paper_x, xlabel, title, log_x=True)
-
-
-def plot_probe_curves(values, rows, iaf_rows, sizes, paper_table, paper_x, xlabel, title, log_x):
-    """Accuracy against the number of labels (Tables 2 and 3 share it): classic VAEs left, IAF models
-    right; ours as mean +- std over seeds (``values`` gives one number per seed), the paper's as open markers."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
-    colours = plt.get_cmap("tab10")
-    for i, label in enumerate(rows):
-        ax = axes[1 if label in iaf_rows else 0]
-        means = np.array([np.mean(values(label, s)) if values(label, s) else np.nan for s in sizes])
-        stds = np.array([np.std(values(label, s), ddof=1) if len(values(label, s)) > 1 else 0.0 for s in sizes])
-        c = colours(i % 10)
-        lw = 2.6 if label.startswith("DU-") else 1.3
-        ax.plot(sizes, means, "-o", color=c, lw=lw, ms=4, label=f"{label} (ours)")
-        ax.fill_between(sizes, means - stds, means + stds, color=c, alpha=0.12)
-        ax.plot(paper_x, paper_table[label], ls=":", marker="s", mfc="none", color=c, lw=1, ms=6)
-    for ax, name in zip(axes, ("classic VAEs", "IAF models")):
-        if log_x:
-            ax.set_xscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_title(f"{title}: {name} (lines ours, dotted squares the paper)")
-        ax.legend(fontsize=7, loc="lower right")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    fig.tight_layout()
-    return fig
+    return plot_probe_curves(lambda label, size: accuracies(results, label, size), [label for label, _ in ROWS],
+                             IAF_ROWS, SIZES[profile], PAPER, PAPER_SIZES, "labelled training sentences",
+                             "Table 2 on short Yelp", log_x=True)
 
 
 def plot_codes(results: list[dict], rows=("VAE", DU_ROW), seed: int | None = None):

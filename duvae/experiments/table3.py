@@ -18,11 +18,8 @@ alphabets. All 150 problems are one batched computation.
 
 from __future__ import annotations
 
-from duvae.runs.config import REFERENCE_SEED, RunConfig
-from duvae.experiments import check_seeds
-from duvae.runs.profiles import check_profile
-from duvae.experiments.verdicts import mean_sd
-from duvae.runs.zoo import run_config
+from duvae.runs.config import RunConfig
+from duvae.experiments.probe_table import accuracy_table, plot_probe_curves, probe_claims, row_label, row_runs
 
 NAME = "table3"
 DATASET = "omniglot"
@@ -67,14 +64,11 @@ PAPER: dict[str, tuple[float, ...]] = {
 
 def runs(profile: str, seeds: int) -> list[RunConfig]:
     """Every row x seed (``REFERENCE_SEED + s``) on Omniglot (the zoo's Omniglot column = Table 1's)."""
-    check_profile(profile)
-    check_seeds(seeds)
-    return [run_config(name, DATASET, profile, seed=REFERENCE_SEED + s) for _, name in ROWS for s in range(seeds)]
+    return row_runs(ROWS, DATASET, profile, seeds)
 
 
 def row_of(record: dict) -> str:
-    names = {name: label for label, name in ROWS}
-    return names[record["config"]["model"]["name"] if "config" in record else record["model"]]
+    return row_label(ROWS, record)
 
 
 def extra_from_config(cfg: RunConfig) -> dict:
@@ -99,36 +93,17 @@ def accuracies(results: list[dict], label: str, k: int, features: str = "probe")
 
 def table(results: list[dict], features: str = "probe"):
     """Ours (mean ± std over seeds, in %) beside the paper's, one row per model."""
-
-    import pandas as pd
-
-    from duvae.experiments.table1 import cpu_counts
-
-    rows = []
-    for i, (label, _) in enumerate(ROWS):
-        mine = [r for r in results if r.get("extra", {}).get("row", row_of(r)) == label]
-        row = {"model": label}
-        for j, k in enumerate(SHOTS):
-            v = accuracies(results, label, k, features)
-            row[f"{k}"] = mean_sd(v, 2)
-            row[f"{k} (paper)"] = PAPER[label][j]
-        row["seeds"] = len(mine)
-        row["CPUs"] = cpu_counts(mine)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    return accuracy_table(results, ROWS, lambda label, k: accuracies(results, label, k, features), SHOTS, PAPER, SHOTS)
 
 
 def claims(results: list[dict]):
-    """The Classification sentence of Section 4.2 on Table 3, per k (:func:`duvae.experiments.table2.probe_claims`)."""
-    from duvae.experiments.table2 import probe_claims
-
+    """The Classification sentence of Section 4.2 on Table 3, per k
+    (:func:`duvae.experiments.probe_table.probe_claims`)."""
     return probe_claims(lambda label, k: accuracies(results, label, k), SHOTS, CLASSIC_ROWS, IAF_ROWS, CONTEXT_ROWS,
                         DU_ROW, DU_IAF_ROW, "labels per character")
 
 
 def plot_curves(results: list[dict]):
-    """Accuracy against labels per character, ours beside the paper's (see :func:`table2.plot_curves`)."""
-    from duvae.experiments.table2 import plot_probe_curves
-
-    return plot_probe_curves(lambda label, k: accuracies(results, label, k), [label for label, _ in ROWS], IAF_ROWS, SHOTS,
-                 PAPER, SHOTS, "labelled images per character", "Table 3 on Omniglot", log_x=False)
+    """Accuracy against labels per character, ours beside the paper's (as :func:`table2.plot_curves`)."""
+    return plot_probe_curves(lambda label, k: accuracies(results, label, k), [label for label, _ in ROWS], IAF_ROWS,
+                             SHOTS, PAPER, SHOTS, "labelled images per character", "Table 3 on Omniglot", log_x=False)

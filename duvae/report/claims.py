@@ -255,6 +255,17 @@ def _unavailable(claim: str, dataset: str, profile: str) -> Finding:
     return Finding(claim, dataset, profile, NOT_AVAILABLE, reason.split(";")[0], counts=False)
 
 
+def _per_dataset(claim: str, profile: str, datasets, check) -> list[Finding]:
+    """``check(dataset) -> [Finding]`` on each of ``datasets`` available at ``profile``; a data set
+    that is not (e.g. Yelp at ``cpu``) gets one :data:`NOT_AVAILABLE` finding saying why."""
+    from duvae.experiments import table1
+
+    out = []
+    for dataset in datasets:
+        out += check(dataset) if table1.available(dataset, profile)[0] else [_unavailable(claim, dataset, profile)]
+    return out
+
+
 def _table1_datasets(profile: str) -> list[str]:
     from duvae.experiments import table1
 
@@ -295,16 +306,14 @@ def check_c1(ev: Evidence) -> list[Finding]:
     row, and DU-IAF against each other IAF-based row."""
     from duvae.experiments import precision, table1
 
-    out = []
-    for dataset in table1.DATASETS:
-        if not table1.available(dataset, ev.profile)[0]:
-            out.append(_unavailable("C1", dataset, ev.profile))
-            continue
+    def halves(dataset):
         c = table1.claims(ev.of("table1"), dataset)
-        out.append(_finding("C1", f"{dataset}: {CLASSIC_HALF}", ev.profile,
-                            _comparison_rows(c, lambda s: s.startswith("best DU-VAE has a lower NLL than"))))
-        out.append(_finding("C1", f"{dataset}: {IAF_HALF}", ev.profile,
-                            _comparison_rows(c, lambda s: s.startswith("DU-IAF has a lower NLL than"))))
+        return [_finding("C1", f"{dataset}: {CLASSIC_HALF}", ev.profile,
+                         _comparison_rows(c, lambda s: s.startswith("best DU-VAE has a lower NLL than"))),
+                _finding("C1", f"{dataset}: {IAF_HALF}", ev.profile,
+                         _comparison_rows(c, lambda s: s.startswith("DU-IAF has a lower NLL than")))]
+
+    out = _per_dataset("C1", ev.profile, table1.DATASETS, halves)
     out += _scale_findings(ev, "C1", {d: ("DU-VAE has a lower NLL than the VAE", "DU-VAE has a lower NLL than BN-VAE")
                                       for d in ("yahoo", "omniglot")})
     # the fp32 check: the Yahoo rows that decide C1, trained again in fp32
@@ -326,13 +335,11 @@ def check_c2(ev: Evidence) -> list[Finding]:
     """C2: DU-VAE's KL and MI against BN-VAE's at the same gamma (Table 1)."""
     from duvae.experiments import table1
 
-    out = []
-    for dataset in table1.DATASETS:
-        if not table1.available(dataset, ev.profile)[0]:
-            out.append(_unavailable("C2", dataset, ev.profile))
-            continue
+    def same_gamma(dataset):
         c = table1.claims(ev.of("table1"), dataset)
-        out.append(_finding("C2", dataset, ev.profile, _comparison_rows(c, lambda s: "(same gamma)" in s)))
+        return [_finding("C2", dataset, ev.profile, _comparison_rows(c, lambda s: "(same gamma)" in s))]
+
+    out = _per_dataset("C2", ev.profile, table1.DATASETS, same_gamma)
     out += _scale_findings(ev, "C2", {d: ("DU-VAE has a higher KL than BN-VAE", "DU-VAE has a higher MI than BN-VAE")
                                       for d in ("yahoo", "omniglot")})
     return out
@@ -354,11 +361,7 @@ def check_c4(ev: Evidence) -> list[Finding]:
     DU-IAF's NLL below IAF+BN's."""
     from duvae.experiments import table1
 
-    out = []
-    for dataset in table1.DATASETS:
-        if not table1.available(dataset, ev.profile)[0]:
-            out.append(_unavailable("C4", dataset, ev.profile))
-            continue
+    def collapse(dataset):
         results = ev.of("table1")
         kl_bn = table1.row_values(results, dataset, table1.IAF_BN_ROW, "kl")
         kl_du = table1.row_values(results, dataset, table1.DU_IAF_ROW, "kl")
@@ -367,14 +370,15 @@ def check_c4(ev: Evidence) -> list[Finding]:
         parts += _comparison_rows(table1.claims(results, dataset), lambda s: s == "DU-IAF has a lower NLL than IAF+BN")
         paper_kl = table1.PAPER[table1.IAF_BN_ROW][dataset][1]
         prefix = f"IAF+BN's KL {statistics.mean(kl_bn):.2f} (paper {paper_kl}); " if kl_bn else ""
-        out.append(_finding("C4", dataset, ev.profile, parts, prefix))
-    return out
+        return [_finding("C4", dataset, ev.profile, parts, prefix)]
+
+    return _per_dataset("C4", ev.profile, table1.DATASETS, collapse)
 
 
 def _probe_findings(claim: str, frame, unit: str, size: str) -> list[Finding]:
     """C5 / C6: per label count, one finding per half of the sentence (DU-VAE among the classic VAEs,
     DU-IAF among the IAF-based models), and DU-VAE against the AE as context (shown, not counted)."""
-    from duvae.experiments.table2 import HALF_CLASSIC, HALF_CONTEXT, HALF_IAF
+    from duvae.experiments.probe_table import HALF_CLASSIC, HALF_CONTEXT, HALF_IAF
 
     scopes = {HALF_CLASSIC: CLASSIC_HALF, HALF_IAF: IAF_HALF, HALF_CONTEXT: "DU-VAE against the AE (context: no VAE)"}
     out = []
@@ -493,11 +497,7 @@ def check_c9(ev: Evidence) -> list[Finding]:
     """C9: the paper's (gamma, p) against our best other cell of Figure 2, per data set."""
     from duvae.experiments import figure2, table1
 
-    out = []
-    for dataset in figure2.DATASETS:
-        if not table1.available(dataset, ev.profile)[0]:
-            out.append(_unavailable("C9", dataset, ev.profile))
-            continue
+    def optimum(dataset):
         g = figure2.grid(ev.of("figure2"), dataset)
         paper = figure2.PAPER_OPTIMA[dataset]
         stds = [statistics.stdev(v) for label in table1.DU_ROWS
@@ -507,8 +507,7 @@ def check_c9(ev: Evidence) -> list[Finding]:
         total = g.size
         at_paper = g.loc[paper[0], paper[1]]
         if cells < total or at_paper != at_paper:
-            out.append(Finding("C9", dataset, ev.profile, MISSING, f"{cells} of {total} cells"))
-            continue
+            return [Finding("C9", dataset, ev.profile, MISSING, f"{cells} of {total} cells")]
         others = g.stack()
         others = others.drop(index=(paper[0], paper[1]))
         best_other = others.idxmin()
@@ -516,11 +515,12 @@ def check_c9(ev: Evidence) -> list[Finding]:
         v = verdict(diff, spread, 2 if spread is not None else 1)
         ours = figure2.optimum(ev.of("figure2"), dataset)
         spread_text = "no Table 1 spread" if spread is None else f"spread {spread:.2f} (Table 1 DU-VAE seed std)"
-        out.append(Finding("C9", dataset, ev.profile, v,
-                           f"paper's {paper}: {at_paper:.2f}; ours {ours}: {g.loc[ours[0], ours[1]]:.2f}; best other "
-                           f"cell than the paper's {tuple(float(x) for x in best_other)}: {others.min():.2f} "
-                           f"(difference {diff:+.2f}, {spread_text}); 1 seed per cell"))
-    return out
+        return [Finding("C9", dataset, ev.profile, v,
+                        f"paper's {paper}: {at_paper:.2f}; ours {ours}: {g.loc[ours[0], ours[1]]:.2f}; best other "
+                        f"cell than the paper's {tuple(float(x) for x in best_other)}: {others.min():.2f} "
+                        f"(difference {diff:+.2f}, {spread_text}); 1 seed per cell")]
+
+    return _per_dataset("C9", ev.profile, figure2.DATASETS, optimum)
 
 
 SENTENCE_TABLE1 = ("We can note that DU-VAE and DU-IAF achieve the best NLL among classic VAEs and IAF-based VAEs "
