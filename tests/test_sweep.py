@@ -53,6 +53,26 @@ def test_local_executor_runs_workers_in_processes(tmp_path, capsys):
     assert _sweep(tmp_path, "--executor", "local", "--jobs", "2") == 0
     assert len(load_results("smoke", "figure1", tmp_path / "results")) == 4
     assert list((tmp_path / "runs" / "_submitit").glob("*_log.out"))  # submitit's per-job logs
+    assert not list((tmp_path / "runs" / "_submitit" / "claims").glob("*"))  # the sweep's claims are cleared
+
+
+def test_local_workers_take_the_next_unclaimed_run(tmp_path, monkeypatch):
+    """The workers share one list: each runs only what no other worker claimed, so none idles while
+    runs remain (a fixed share per worker left a core idle beside a long run)."""
+    configs = figure1.runs("smoke", 1)
+    ran = []
+    monkeypatch.setattr(sweep, "run_one", lambda cfg, *a, **k: ran.append(cfg.run_id()) or cfg.run_id())
+    claims = tmp_path / "claims"
+    # another worker already took runs 0 and 2
+    assert sweep.claim(claims, configs[0].run_id()) and sweep.claim(claims, configs[2].run_id())
+    assert not sweep.claim(claims, configs[0].run_id())
+    done = sweep.run_many(configs, "figure1", claims=claims)
+    assert done == ran == [configs[1].run_id(), configs[3].run_id()]
+    # a worker that comes later finds every run claimed and runs nothing
+    ran.clear()
+    assert sweep.run_many(configs, "figure1", claims=claims) == [] and ran == []
+    # without claims (one worker, or a Slurm task) every run of the list is run
+    assert sweep.run_many(configs, "figure1") == [c.run_id() for c in configs]
 
 
 def test_threads_per_local_worker_can_be_set(tmp_path, capsys):

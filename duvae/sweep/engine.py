@@ -19,10 +19,12 @@ What it does:
    another experiment of the same profile has committed (same run id and config, e.g. a Figure 2
    cell that is a Table 1 row) is copied, with its wall time and machine, not trained again, when
    this experiment's extras follow from the config alone (:func:`copy_shared`).
-2. The rest go to submitit: with ``--executor local``, ``--jobs`` worker processes, each training its
-   share of the runs one after the other with ``cores / jobs`` torch threads; with ``--executor
-   slurm``, a job array of one task per run (``--parallel`` tasks at once). ``--executor inline``
-   runs them in this process. Scheduling is submitit's and Slurm's, not ours.
+2. The rest go to submitit: with ``--executor local``, ``--jobs`` worker processes with
+   ``cores / jobs`` torch threads each, which walk the same list of runs and each take the next run
+   that no other worker has claimed (one file created exclusively per run), so a worker whose runs
+   were short takes more of them instead of idling beside a long one; with ``--executor slurm``, a
+   job array of one task per run (``--parallel`` tasks at once). ``--executor inline`` runs them in
+   this process. Scheduling is submitit's and Slurm's, not ours.
 3. Each run is :func:`duvae.runs.trainer.train_or_load` under the run directory's lock (two jobs can never
    train one run at once), then the experiment's extras, then the result JSON
    (:mod:`duvae.runs.results`). A failing run does not stop the others: it is reported at the end with
@@ -232,14 +234,33 @@ def run_one(cfg: RunConfig, experiment: str, results_dir=None, runs_dir=None, de
 
 
 def run_many(configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None, device=None,
-             threads: int | None = None) -> list[Outcome]:
-    """One worker's share: its runs one after the other, with ``threads`` torch threads."""
+             threads: int | None = None, claims=None) -> list[Outcome]:
+    """One local worker: the runs of ``configs`` one after the other, with ``threads`` torch threads.
+
+    With ``claims`` (a folder that the sweep's workers share, all given the same list) a worker runs
+    only the runs it claims first (:func:`claim`) and passes over those another worker took.
+    """
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     cache: dict = {}
-    return [run_one(cfg, experiment, results_dir, runs_dir, device, data_cache=cache) for cfg in configs]
+    return [run_one(cfg, experiment, results_dir, runs_dir, device, data_cache=cache) for cfg in configs
+            if claims is None or claim(Path(claims), cfg.run_id())]
+
+
+def claim(folder: Path, run_id: str) -> bool:
+    """Claim run ``run_id`` for this worker: True if no worker of this sweep claimed it before.
+
+    The claim is the exclusive creation of ``folder/run_id`` (``O_CREAT | O_EXCL``, atomic on a local
+    or NFS v3+ file system), so of several workers asking at once exactly one gets True.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / run_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def restart(run_id: str, configs: list[RunConfig], experiment: str, results_dir=None, runs_dir=None) -> None:
@@ -271,12 +292,6 @@ def _executor(args, logs: Path):
         params["mem_gb"] = args.mem_gb
     ex.update_parameters(**params)
     return ex
-
-
-def _shares(configs: list[RunConfig], jobs: int) -> list[list[RunConfig]]:
-    """Round-robin split of the runs over ``jobs`` workers (so each worker gets every model); within a
-    share, runs that use the same data come one after the other (it is loaded once)."""
-    return [sorted(s, key=_data_key) for s in (configs[i::jobs] for i in range(jobs)) if s]
 
 
 def _follow(jobs, pending: dict, runs_root: Path, started: float, args, report) -> None:
@@ -410,11 +425,15 @@ def _submit_and_follow(args, todo: list[RunConfig], outcomes: list[Outcome], bar
     jobs: list = []
     try:
         if args.executor == "local":
-            shares = _shares(todo, max(1, min(args.jobs, len(todo))))
-            threads = args.threads or max(1, cores // len(shares))
+            # every worker walks the same list (runs on the same data one after the other, loaded once)
+            # and takes the next run not claimed yet: a shared queue, no fixed share per worker
+            workers = max(1, min(args.jobs, len(todo)))
+            shares = [sorted(todo, key=_data_key)] * workers
+            claims = logs / "claims" / f"{os.getpid()}-{int(started * 1000)}"
+            threads = args.threads or max(1, cores // workers)
             for share in shares:  # one at a time, so that an interrupt cancels those already started
                 jobs.append(executor.submit(run_many_, share, args.experiment, args.results_dir, args.runs_dir,
-                                            args.device, threads))
+                                            args.device, threads, str(claims)))
         else:
             shares = [[cfg] for cfg in todo]
             n = len(shares)
@@ -428,22 +447,27 @@ def _submit_and_follow(args, todo: list[RunConfig], outcomes: list[Outcome], bar
         _interrupted(jobs, args.executor, len(pending))
         raise SystemExit(130) from None
 
-    # failures: from the workers' own outcomes, or a worker that died
+    # failures: first the workers' own outcomes; what is still pending then was a dead worker's
+    died = []
     for job, share in zip(jobs, shares):
         try:
             results = job.result()
         except Exception as err:  # noqa: BLE001 - a worker killed or crashed
-            log = str(job.paths.stderr)
-            for cfg in share:
-                if cfg.run_id() in pending:
-                    report(Outcome(cfg.run_id(), cfg.model.name, cfg.train.seed, False,
-                                   error=f"worker failed: {str(err).strip().splitlines()[-1][:200]}", log=log))
-                    pending.pop(cfg.run_id())
+            died.append((job, share, err))
             continue
         for o in results:
             if not o.ok and o.run_id in pending:
                 report(o)
                 pending.pop(o.run_id)
+    for job, share, err in died:
+        for cfg in share:
+            if cfg.run_id() in pending:
+                report(Outcome(cfg.run_id(), cfg.model.name, cfg.train.seed, False,
+                               error=f"worker failed: {str(err).strip().splitlines()[-1][:200]}",
+                               log=str(job.paths.stderr)))
+                pending.pop(cfg.run_id())
+    if args.executor == "local":
+        shutil.rmtree(claims, ignore_errors=True)
     bar.close()
     return outcomes
 
