@@ -6,6 +6,7 @@ unexecuted ``.ipynb`` and run by papermill with the parameters ``profile``, ``se
 ``build/<profile>``)::
 
     build/<profile>/notebooks/NN_name.ipynb   executed notebooks (build artefacts, git-ignored)
+    build/<profile>/notebooks/NN_name.kernel.log   what the kernel process wrote outside the notebook
     build/<profile>/figures/*.png              figures saved by the notebooks
     build/<profile>/tables/*.csv|*.md          tables saved by the notebooks
     build/<profile>/timings.csv                wall time and status of every notebook
@@ -56,12 +57,35 @@ from duvae.runs.profiles import PROFILES, check_profile
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
+def kernel_manager_logging_to(log: Path):
+    """A kernel manager whose kernel writes its own stdout and stderr to ``log``, not the terminal.
+
+    What a cell prints reaches the notebook through the kernel's messages either way; what reaches
+    the kernel's file descriptors directly does not: C libraries and the process's own exit. On a
+    loaded machine libzmq now and then aborts as the kernel process exits, after the notebook is
+    done and saved, with ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)``. That
+    line belongs in the notebook's kernel log (``build/<profile>/notebooks/NN_name.kernel.log``),
+    which the main job names when a notebook fails, not among the main job's one line per notebook.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            with open(log, "ab") as fh:  # the kernel process holds its own copy of the descriptor
+                kw.setdefault("stdout", fh)
+                kw.setdefault("stderr", fh)
+                return await super().start_kernel(**kw)
+
+    return KernelManager
+
+
 @dataclass
 class NotebookRun:
     name: str
     seconds: float
     ok: bool
     error: str = ""
+    kernel_log: Path | None = None
 
 
 def run_notebook(
@@ -92,6 +116,8 @@ def run_notebook(
     nb_dir.mkdir(parents=True, exist_ok=True)
     unexecuted = nb_dir / f".{source.stem}.input.ipynb"
     executed = nb_dir / f"{source.stem}.ipynb"
+    kernel_log = nb_dir / f"{source.stem}.kernel.log"
+    kernel_log.unlink(missing_ok=True)
     notebook = jupytext.read(source)
     jupytext.write(notebook, unexecuted)
     declared = declared_parameters(notebook)
@@ -110,13 +136,17 @@ def run_notebook(
             progress_bar=False,
             execution_timeout=timeout,
             extra_arguments=KERNEL_ARGUMENTS,
+            kernel_manager_class=kernel_manager_logging_to(kernel_log),
         )
         ok, error = True, ""
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         ok, error = False, _describe(exc)
     finally:
         unexecuted.unlink(missing_ok=True)
-    return NotebookRun(source.stem, time.perf_counter() - start, ok, error)
+    seconds = time.perf_counter() - start
+    if kernel_log.is_file() and not kernel_log.stat().st_size:
+        kernel_log.unlink()  # the usual case: nothing was written outside the notebook
+    return NotebookRun(source.stem, seconds, ok, error, kernel_log if kernel_log.is_file() else None)
 
 
 def declared_parameters(notebook) -> set[str]:
@@ -176,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         if not run.ok:
             print(f"    {run.error.splitlines()[0] if run.error else ''}", file=sys.stderr)
             print(f"    see {output / 'notebooks' / (source.stem + '.ipynb')}", file=sys.stderr)
+            if run.kernel_log is not None:
+                print(f"    and the kernel's own output, {run.kernel_log}", file=sys.stderr)
             if not args.keep_going:
                 break
     with open(output / "timings.csv", "w", newline="") as fh:
