@@ -111,8 +111,9 @@ def plot_probe_curves(values: Values, rows, iaf_rows, sizes, paper_table, paper_
     colours = plt.get_cmap("tab10")
     for i, label in enumerate(rows):
         ax = axes[1 if label in iaf_rows else 0]
-        means = np.array([np.mean(values(label, s)) if values(label, s) else np.nan for s in sizes])
-        stds = np.array([np.std(values(label, s), ddof=1) if len(values(label, s)) > 1 else 0.0 for s in sizes])
+        per_size = [values(label, s) for s in sizes]  # per-seed accuracies at each number of labels
+        means = np.array([np.mean(v) if v else np.nan for v in per_size])
+        stds = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in per_size])
         c = colours(i % 10)
         lw = 2.6 if label.startswith("DU-") else 1.3
         ax.plot(sizes, means, "-o", color=c, lw=lw, ms=4, label=f"{label} (ours)")
