@@ -8,7 +8,7 @@ import math
 import pytest
 
 from duvae.sweep.costs import cost_table, main, run_costs
-from duvae.experiments import figure2, table1
+from duvae.experiments import figure2, scale, table1
 from duvae.runs.results import result_path
 
 
@@ -40,6 +40,28 @@ def test_measured_projected_and_unmeasured(tmp_path):
     total = table.loc[("total", "", "")]
     assert total["finished"] == 2 and total["measured_h"] == pytest.approx(180 / 3600)
     assert math.isnan(total["projected_h"])  # unknown while any part is unmeasured
+
+
+def test_a_larger_size_is_projected_from_its_own_size_only(tmp_path):
+    """A missing yahoo_long VAE seed costs what the finished yahoo_long VAE cost, not the mean over
+    the size study's sizes of the same model on the same data set."""
+    runs = [c for c in scale.runs("smoke", 2) if c.dataset == "yahoo" and c.model.name == "vae"]
+    short = [c for c in runs if scale.size_of(c) == "cpu"]
+    long = [c for c in runs if scale.size_of(c) == "yahoo_long"]
+    assert len(short) == len(long) == 2
+    for cfg in short:
+        _finish(tmp_path, "scale", cfg, 60.0)
+    _finish(tmp_path, "scale", long[0], 600.0)
+    rows = {r["run_id"]: r for r in run_costs({"scale": 2}, "smoke", tmp_path)}
+    assert rows[long[1].run_id()]["setting"] == rows[long[0].run_id()]["setting"] != rows[short[0].run_id()]["setting"]
+    table = cost_table({"scale": 2}, "smoke", jobs=1, results_dir=tmp_path)
+    row = table.loc[("scale", "yahoo", "vae")]
+    assert row["projected_h"] == pytest.approx((60 + 60 + 600 + 600) / 3600)  # not 600 + 240 for the missing one
+    # DU-VAE, never measured: each size's standard-model mean, 60 s short and 600 s long
+    du = table.loc[("scale", "yahoo", "du_vae")]
+    assert du["projected_h"] == pytest.approx((60 + 60 + 600 + 600) / 3600) and du["basis"] == "data set mean"
+    # Omniglot has no finished run at any size: nothing is borrowed from Yahoo
+    assert math.isnan(table.loc[("scale", "omniglot", "vae"), "projected_h"])
 
 
 def test_a_run_shared_by_two_experiments_counts_once(tmp_path):

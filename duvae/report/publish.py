@@ -168,7 +168,7 @@ def cost_section(profile: str = "cpu", results_dir=None, jobs: int = 2) -> list[
                      "finished": int(r["finished"]), "run time measured (h)": f"{r['measured_h']:.1f}",
                      "all runs, projected (h)": projected})
     return [f"**What the runs cost at `{profile}`** (the wall time each finished run measured, training and test; "
-            "the missing runs projected from finished runs of the same model and data set; `python -m duvae.sweep.costs` "
+            "the missing runs projected from finished runs of the same model on the same data set at the same sizes; `python -m duvae.sweep.costs` "
             f"gives the detail; at {jobs} runs at a time, machine time is half the run time):", "", _md_table(rows)]
 
 

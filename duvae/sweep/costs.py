@@ -4,17 +4,21 @@ For each experiment (with its number of seeds) at a profile, every planned run
 (:func:`duvae.experiments.get(name).runs`) is either **finished**, and costs the wall time its
 trainer measured (training and test, ``wall_seconds`` of its committed result; for a run resumed
 after an interruption, the sum of its epochs and its test), or **missing**, and
-is projected at the mean cost of the finished runs of the same model on the same data set:
+is projected at the mean cost of the finished runs of the same model on the same data set *at the
+same sizes*: its *setting* is every field of its config but the seed and the model's own
+parameters (networks, data sizes, schedule, precision), so a `yahoo_long` run of the size study is
+projected from `yahoo_long` runs, never from the shorter `cpu` documents, and a Figure 2 cell from
+the other cells of its grid:
 
 .. math::
-    \hat c_\text{missing}(d, m) = \frac{1}{|F_{d,m}|} \sum_{r \in F_{d,m}} c_r,
+    \hat c_\text{missing}(s, m) = \frac{1}{|F_{s,m}|} \sum_{r \in F_{s,m}} c_r,
     \qquad
     T_\text{machine} = \frac{1}{J} \sum_\text{runs} c,
 
 where :math:`J` is the number of runs that share the machine at once (``--jobs`` of the sweep, each
 with ``cores / J`` threads). A run shared by two experiments (a Figure 2 cell that is a Table 1 row)
 is counted once. A missing run of a standard-procedure model with no finished run of its own model
-on its data set is projected at the mean of the data set's finished standard-procedure runs (their
+in its setting is projected at the mean of the setting's finished standard-procedure runs (their
 costs differ by tens of percent, not by factors; the ``basis`` column says so). SA-VAE's and
 Agg-VAE's procedures cost several times more, so a missing run of theirs without a measurement of
 its own is *unmeasured*: its cost is left empty rather than guessed.
@@ -45,6 +49,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import asdict
+
 from duvae.runs.results import read_result, result_path, run_seconds
 
 
@@ -64,11 +70,19 @@ def run_costs(plan: dict[str, int], profile: str, results_dir=None) -> list[dict
             record = read_result(path, required=("wall_seconds",)) if path.is_file() else None
             rows.append({
                 "experiment": name, "dataset": cfg.dataset, "model": cfg.model.name, "run_id": run_id,
+                "setting": setting(cfg),
                 "standard": cfg.model.procedure == "standard",
                 "seconds": run_seconds(record) if record else None,
                 "cpu": record["machine"]["cpu"] if record else None,
             })
     return rows
+
+
+def setting(cfg) -> str:
+    """What a run's cost depends on besides its model: its data set and every field of its network and
+    training config but the seed (sizes, schedule, precision), as one string."""
+    train = {k: v for k, v in asdict(cfg.train).items() if k != "seed"}
+    return json.dumps([cfg.dataset, asdict(cfg.net), train], sort_keys=True, default=str)
 
 
 def cost_table(plan: dict[str, int], profile: str, jobs: int = 2, results_dir=None):
@@ -88,17 +102,18 @@ def cost_table(plan: dict[str, int], profile: str, jobs: int = 2, results_dir=No
         raise ValueError(f"the plan {plan} has no runs at profile {profile!r}")
     frame = pd.DataFrame(rows)
     frame["seconds"] = frame["seconds"].astype(float)
-    per_model = frame.groupby(["dataset", "model"])["seconds"].mean()  # mean of the finished (NaN if none)
-    per_dataset = frame[frame["standard"]].groupby("dataset")["seconds"].mean()
+    # means of the finished runs (NaN if none), per model in a setting and per setting
+    per_model = frame.groupby(["setting", "model"])["seconds"].mean()
+    per_setting = frame[frame["standard"]].groupby("setting")["seconds"].mean()
 
     def projection(row) -> tuple[float, str]:
         if not math.isnan(row.seconds):
             return row.seconds, "measured"
-        own = per_model.get((row.dataset, row.model), math.nan)
+        own = per_model.get((row.setting, row.model), math.nan)
         if not math.isnan(own):
             return own, "same model"
-        if row.standard and not math.isnan(per_dataset.get(row.dataset, math.nan)):
-            return per_dataset[row.dataset], "data set mean"
+        if row.standard and not math.isnan(per_setting.get(row.setting, math.nan)):
+            return per_setting[row.setting], "data set mean"
         return math.nan, "unmeasured"
 
     frame["projected"], frame["basis"] = zip(*(projection(r) for r in frame.itertuples()))
