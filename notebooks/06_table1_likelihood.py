@@ -307,6 +307,8 @@ from duvae.runs.results import load_results as _load
 
 long = gap.long_table(_load(profile, "scale")) if profile == "cpu" else pd.DataFrame()
 save_table(long, "06_table1_official_code_long")
+if len(long):
+    display(Markdown(gap.long_reading(long)))
 long
 
 # %% [markdown]

@@ -536,3 +536,60 @@ def test_fidelity_table_sets_our_fp32_rows_beside_the_official_codes():
     assert t.loc["VAE", "Welch t"] == pytest.approx(want.statistic) and t.loc["VAE", "p"] == pytest.approx(want.pvalue)
     assert t.loc["DU-VAE (0.5, 0.8)", "p"] is None or t.loc["DU-VAE (0.5, 0.8)", "p"] != t.loc["DU-VAE (0.5, 0.8)", "p"]
     assert t.loc["DU-VAE (0.6, 0.8)", "ours: seeds"] == 0
+
+
+def _long_record(row, nll, elbo=None, kl=None, size="yahoo_long"):
+    metrics = {"nll": nll, "elbo": elbo if elbo is not None else nll + 2, "kl": kl if kl is not None else 8.0,
+               "mi": 4.5, "au": 21}
+    return {"extra": {"size": size, "row": row}, "metrics": metrics, "history": [{"loss": nll + 15}]}
+
+
+def test_long_reading_decides_only_with_seeds_on_both_rows_and_by_our_seed_spread():
+    du, vae = "DU-VAE (0.6, 0.8)", "VAE"
+    off_du, off_vae = gap.OFFICIAL_LONG[du]["nll"], gap.OFFICIAL_LONG[vae]["nll"]
+    # one seed each (and a cpu-size run that must be ignored): undecided, the difference still stated
+    one = [_long_record(vae, off_vae + 0.1), _long_record(du, off_du + 3.0, elbo=off_du + 7.0, kl=8.0),
+           _long_record(du, 100.0, size="cpu")]
+    table = gap.long_table(one)
+    assert table.loc[(du, "nll"), "our seeds"] == 1 and table.loc[(du, "nll"), "ours sd"] is None
+    text = gap.long_reading(table)
+    assert "+3.00 nats, one seed of ours" in text and "nothing is decided yet" in text
+    kl_diff = 8.0 - gap.OFFICIAL_LONG[du]["kl"]
+    elbo_diff = off_du + 7.0 - gap.OFFICIAL_LONG[du]["elbo"]
+    assert f"the KL accounts for {kl_diff:+.2f} and the reconstruction for {elbo_diff - kl_diff:+.2f}" in text
+    assert f"{(off_du + 3.0) - (off_vae + 0.1):+.2f} nats in ours" in text
+    # three seeds each; DU-VAE's mean 3 nats off with a seed sd of 1: beyond; the VAE within
+    three = [_long_record(vae, off_vae + d) for d in (-0.5, 0.0, 0.8)]
+    three += [_long_record(du, off_du + d) for d in (2.0, 3.0, 4.0)]
+    text = gap.long_reading(gap.long_table(three))
+    assert "within our seed sd" in text and "beyond our seed sd of 1.00" in text
+    assert "Beyond our seed spread: DU-VAE (0.6, 0.8)." in text and "unexplained difference" in text
+    # the same spread around the official seed: no difference between the codes
+    close = [_long_record(vae, off_vae + d) for d in (-0.5, 0.0, 0.8)]
+    close += [_long_record(du, off_du + d) for d in (-1.0, 0.5, 1.0)]
+    text = gap.long_reading(gap.long_table(close))
+    assert "do not differ beyond seed noise" in text and "Beyond our seed spread" not in text
+    # nothing of ours at all
+    assert gap.long_reading(gap.long_table([])).count("no run of ours") == 2
+
+
+def test_reading_states_the_moved_factors_and_whether_the_distance_to_the_official_code_is_significant():
+    import pandas as pd
+
+    base = [_record(gap.BASELINE, 783435 + s, v) for s, v in enumerate([189.6, 189.7, 189.8])]
+    vocab = [_record(gap.FACTORS[0][0], 783435 + s, v) for s, v in enumerate([189.3, 189.35, 189.4])]
+    anneal = [_record(gap.FACTORS[2][0], 783435 + s, v) for s, v in enumerate([189.6, 189.8, 189.7])]
+
+    def fidelity(p):
+        return pd.DataFrame([{"row": "VAE", "ours (fp32)": "189.70 ± 0.10", "ours: seeds": 3,
+                              "official code": "189.34 ± 0.10", "ours - official": 0.36, "Welch t": 4.4, "p": p}]
+                            ).set_index("row")
+
+    text = gap.reading(gap.table(base + vocab + anneal), fidelity(0.01))
+    assert f"these moved the NLL: {gap.FACTORS[0][0]}." in text and "so no default changes" in text
+    assert "+0.36 nats (Welch's t 4.40, p = 0.01)" in text and "significant at p < 0.05 for VAE" in text
+    text = gap.reading(gap.table(base + anneal), fidelity(0.4))
+    assert "none moved the NLL" in text and "nothing is changed" in text
+    assert "None of the 1 distances is significant" in text
+    text = gap.reading(gap.table([]), fidelity(0.4))
+    assert "has results yet" in text and "nothing is changed" not in text  # no factor run: nothing claimed

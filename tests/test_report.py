@@ -56,3 +56,12 @@ def test_readme_check_exits_1_when_stale(tmp_path, capsys):
 def test_the_old_html_command_points_at_the_book(capsys):
     assert report.main(["html"]) == 2
     assert "make book" in capsys.readouterr().err
+
+
+def test_the_section_sets_our_yahoo_text_path_beside_the_official_code_only_where_we_have_runs(tmp_path):
+    section = report.readme_section("cpu", tmp_path / "no-results")
+    assert "**Our Yahoo text path against the official code**: no fp32 Yahoo result of ours yet" in section
+    committed = report.readme_section("cpu")
+    part = committed.split("**Our Yahoo text path against the official code**")[1].split("**What the runs cost")[0]
+    assert "| VAE |" in part and "Welch's t" in part and "At `yahoo_long` (notebook 10):" in part
+    assert report.readme_section("smoke", tmp_path / "no-results").count("official code") == 0  # cpu only

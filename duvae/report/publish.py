@@ -146,8 +146,35 @@ def readme_section(profile: str = "cpu", results_dir=None) -> str:
                      "NLL at the paper's": "-" if ours is None else f"{r[AT_PAPERS]:.2f}",
                      "cells": r["cells run"]})
     out += [f"**Figure 2 at `{profile}`** (1 seed per cell):", "", _md_table(rows), ""]
+    out += fidelity_section(profile, ev, results_dir)
     out += cost_section(profile, results_dir)
     return "\n".join(out).rstrip() + "\n"
+
+
+def fidelity_section(profile: str, ev, results_dir=None) -> list[str]:
+    """Our Yahoo text path against the official code (notebooks 06 and 10): at ``cpu`` only, where the
+    official code was trained on our exported splits; the readings are :mod:`duvae.experiments.gap`'s."""
+    from duvae.experiments import gap
+    from duvae.runs.results import load_results
+
+    if profile != "cpu":
+        return []
+    gap_results = load_results(profile, gap.NAME, results_dir)
+    fidelity = gap.fidelity_table(ev.of("precision") + ev.of("table1") + gap_results)
+    title = "**Our Yahoo text path against the official code**"
+    if not fidelity["ours: seeds"].any():
+        return [f"{title}: no fp32 Yahoo result of ours yet (notebook 06).", ""]
+    rows = [{"row": label, "ours (fp32)": r["ours (fp32)"], "seeds": r["ours: seeds"],
+             "official code": r["official code"], "official seeds": r["official: seeds"],
+             "ours - official": "-" if r["ours - official"] != r["ours - official"] or r["ours - official"] is None
+             else f"{r['ours - official']:+.2f}"}
+            for label, r in fidelity.iterrows()]
+    out = [f"{title} (SmilesDZgk/DU-VAE trained on our exported "
+           "`cpu` splits with our schedule; test NLL, mean ± sd over seeds; notebook 06):", "", _md_table(rows), "",
+           gap.reading(gap.table(gap_results), fidelity), ""]
+    long = gap.long_table(ev.of("scale"))
+    out += [f"At `yahoo_long` (notebook 10): {gap.long_reading(long)}", ""]
+    return out
 
 
 def cost_section(profile: str = "cpu", results_dir=None, jobs: int = 2) -> list[str]:
