@@ -370,7 +370,7 @@ def long_reading(long) -> str:
                    f"reconstruction for {d_elbo - d_kl:+.2f}.")
     seeds = [int(get(label, "nll", "our seeds") or 0) for label in OFFICIAL_LONG]
     if min(seeds) < 2:
-        out.append("With one seed on a side, nothing is decided yet: more seeds of ours at this size "
+        out.append("With one seed of ours on a row, nothing is decided yet: more seeds of ours at this size "
                    "(`python -m duvae.sweep scale --profile cpu --seeds 3`) say whether it is seed noise.")
     elif beyond:
         out.append(f"Beyond our seed spread: {', '.join(beyond)}. No code difference was found (docs/implementation.md "
