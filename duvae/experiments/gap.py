@@ -304,10 +304,10 @@ def reading(factors, fidelity) -> str:
 
 def long_table(scale_results: list[dict]):
     """The size study's ``yahoo_long`` VAE and DU-VAE (0.6, 0.8) beside the official code's seed 1
-    (:data:`OFFICIAL_LONG`): per row and metric, ours (mean over our seeds), theirs, ours - theirs."""
-    import statistics
-
+    (:data:`OFFICIAL_LONG`): per row and metric, ours (mean and sd over our seeds), theirs, ours - theirs."""
     import pandas as pd
+
+    from duvae.experiments.precision import mean_sd
 
     rows = []
     for label, theirs in OFFICIAL_LONG.items():
@@ -318,8 +318,7 @@ def long_table(scale_results: list[dict]):
             ours = [float(r["metrics"][key]) for r in mine if r["metrics"].get(key) is not None]
             if metric == "best valid":  # the best validation loss of the history
                 ours = [min(float(h["loss"]) for h in r["history"]) for r in mine if r.get("history")]
-            m = statistics.mean(ours) if ours else None
-            sd = statistics.stdev(ours) if len(ours) > 1 else None
+            m, sd = mean_sd(ours)
             rows.append({"row": label, "metric": metric, "ours": m, "ours sd": sd, "our seeds": len(ours),
                          "official (seed 1)": value, "ours - official": None if m is None else m - value})
     return pd.DataFrame(rows).set_index(["row", "metric"])
@@ -341,9 +340,12 @@ def long_reading(long) -> str:
             return None
         return None if v is None or v != v else float(v)
 
-    out, beyond = [], []
+    from duvae.experiments.precision import fmt_mean_sd
+
+    out, beyond, seeds = [], [], []
     for label in OFFICIAL_LONG:
         n = int(get(label, "nll", "our seeds") or 0)
+        seeds.append(n)
         if n == 0:
             out.append(f"{label}: no run of ours at `yahoo_long` yet.")
             continue
@@ -356,8 +358,7 @@ def long_reading(long) -> str:
         else:
             spread = f"beyond our seed sd of {sd:.2f}"
             beyond.append(label)
-        ours = f"{m:.2f}" + (f" ± {sd:.2f}" if sd is not None else "")
-        out.append(f"{label}: ours {ours} over {n} seed(s), the official seed 1 {theirs:.2f}: {d:+.2f} nats, {spread}.")
+        out.append(f"{label}: ours {fmt_mean_sd(m, sd)} over {n} seed(s), the official seed 1 {theirs:.2f}: {d:+.2f} nats, {spread}.")
     du, vae = "DU-VAE (0.6, 0.8)", "VAE"
     m_du, m_vae = get(du, "nll", "ours"), get(vae, "nll", "ours")
     if m_du is not None and m_vae is not None:
@@ -368,7 +369,6 @@ def long_reading(long) -> str:
     if d_elbo is not None and d_kl is not None:
         out.append(f"Of DU-VAE's -ELBO difference ({d_elbo:+.2f}), the KL accounts for {d_kl:+.2f} and the "
                    f"reconstruction for {d_elbo - d_kl:+.2f}.")
-    seeds = [int(get(label, "nll", "our seeds") or 0) for label in OFFICIAL_LONG]
     if min(seeds) < 2:
         out.append("With one seed of ours on a row, nothing is decided yet: more seeds of ours at this size "
                    "(`python -m duvae.sweep scale --profile cpu --seeds 3`) say whether it is seed noise.")

@@ -154,6 +154,8 @@ def readme_section(profile: str = "cpu", results_dir=None) -> str:
 def fidelity_section(profile: str, ev, results_dir=None) -> list[str]:
     """Our Yahoo text path against the official code (notebooks 06 and 10): at ``cpu`` only, where the
     official code was trained on our exported splits; the readings are :mod:`duvae.experiments.gap`'s."""
+    import pandas as pd
+
     from duvae.experiments import gap
     from duvae.runs.results import load_results
 
@@ -166,8 +168,7 @@ def fidelity_section(profile: str, ev, results_dir=None) -> list[str]:
         return [f"{title}: no fp32 Yahoo result of ours yet (notebook 06).", ""]
     rows = [{"row": label, "ours (fp32)": r["ours (fp32)"], "seeds": r["ours: seeds"],
              "official code": r["official code"], "official seeds": r["official: seeds"],
-             "ours - official": "-" if r["ours - official"] != r["ours - official"] or r["ours - official"] is None
-             else f"{r['ours - official']:+.2f}"}
+             "ours - official": "-" if pd.isna(r["ours - official"]) else f"{r['ours - official']:+.2f}"}
             for label, r in fidelity.iterrows()]
     out = [f"{title} (SmilesDZgk/DU-VAE trained on our exported "
            "`cpu` splits with our schedule; test NLL, mean ± sd over seeds; notebook 06):", "", _md_table(rows), "",
