@@ -148,6 +148,12 @@ def test_the_reading_follows_the_verdicts():
     same = [r for r in _results() if not (r["extra"]["size"] == "yahoo_long" and r["extra"]["row"] == "VAE")]
     same += [_record("yahoo", "yahoo_long", "VAE", s, nll=339.0 + 0.1 * s, au=0.0) for s in range(3)]
     assert "does not change this verdict" in scale.reading(scale.claims(same)).split("\n\n")[0]
+    # the VAE's lead shrinks into a wide seed spread at the longer size, keeping its sign
+    closer = [r for r in _results() if not (r["extra"]["size"] == "yahoo_long" and r["extra"]["row"] == "VAE")]
+    closer += [_record("yahoo", "yahoo_long", "VAE", s, nll=338.0 + 1.5 * s, au=0.0) for s in range(3)]
+    yahoo = scale.reading(scale.claims(closer)).split("\n\n")[0]
+    assert "to \"within the spread (opposite sign)\"" in yahoo and "partial support only" in yahoo
+    assert "supports the reading" not in yahoo
 
 
 def test_the_cpu_size_falls_back_on_table1s_results():

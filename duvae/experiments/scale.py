@@ -428,6 +428,10 @@ def reading(claims_table) -> str:
             elif after == "holds" or (after.startswith("within the spread (paper") and before == "does not hold"):
                 lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size: the evidence supports "
                              f"the reading (the `cpu` verdict is a property of the size, not of the method).")
+            elif before == "does not hold" and after.startswith("within the spread (opposite"):
+                lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size: the reversal shrinks "
+                             f"into the seed spread but keeps its sign, so this size neither restores the paper's "
+                             f"ordering nor shows it reversed; the reading gets partial support only.")
             else:
                 lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size.")
             changed = []
