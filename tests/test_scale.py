@@ -145,13 +145,16 @@ def test_the_reading_follows_the_verdicts():
     yahoo, omniglot = text.split("\n\n")
     assert "moves from \"does not hold\" to \"holds\"" in yahoo and "supports the reading" in yahoo
     assert "no results yet" in omniglot and "open until these runs are in" in omniglot
-    same = [r for r in _results() if not (r["extra"]["size"] == "yahoo_long" and r["extra"]["row"] == "VAE")]
-    same += [_record("yahoo", "yahoo_long", "VAE", s, nll=339.0 + 0.1 * s, au=0.0) for s in range(3)]
-    assert "does not change this verdict" in scale.reading(scale.claims(same)).split("\n\n")[0]
+
+    def yahoo_reading(long_vae_nll) -> str:
+        """The Yahoo paragraph with the yahoo_long VAE's three seeds replaced (NLL ``long_vae_nll(s)``)."""
+        results = [r for r in _results() if not (r["extra"]["size"] == "yahoo_long" and r["extra"]["row"] == "VAE")]
+        results += [_record("yahoo", "yahoo_long", "VAE", s, nll=long_vae_nll(s), au=0.0) for s in range(3)]
+        return scale.reading(scale.claims(results)).split("\n\n")[0]
+
+    assert "does not change this verdict" in yahoo_reading(lambda s: 339.0 + 0.1 * s)
     # the VAE's lead shrinks into a wide seed spread at the longer size, keeping its sign
-    closer = [r for r in _results() if not (r["extra"]["size"] == "yahoo_long" and r["extra"]["row"] == "VAE")]
-    closer += [_record("yahoo", "yahoo_long", "VAE", s, nll=338.0 + 1.5 * s, au=0.0) for s in range(3)]
-    yahoo = scale.reading(scale.claims(closer)).split("\n\n")[0]
+    yahoo = yahoo_reading(lambda s: 338.0 + 1.5 * s)
     assert "to \"within the spread (opposite sign)\"" in yahoo and "partial support only" in yahoo
     assert "supports the reading" not in yahoo
 

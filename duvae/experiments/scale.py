@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, fields, replace
 from duvae.runs.config import REFERENCE_SEED, NetConfig, RunConfig, TrainConfig
 from duvae.experiments import check_seeds
 from duvae.experiments.table1 import PAPER, cpu_counts, row_config, row_of
-from duvae.experiments.verdicts import ONE_SEED, verdict
+from duvae.experiments.verdicts import DOES_NOT_HOLD, HOLDS, ONE_SEED, WITHIN_OPPOSITE, WITHIN_SAME, verdict
 from duvae.runs.profiles import check_profile
 from duvae.runs.results import run_seconds
 
@@ -425,15 +425,15 @@ def reading(claims_table) -> str:
                 lines.append("One seed cannot decide it; the sign of the difference is the pilot's hint only.")
             elif after == before:
                 lines.append("The size does not change this verdict: this test gives the reading no support.")
-            elif after == "holds" or (after.startswith("within the spread (paper") and before == "does not hold"):
-                lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size: the evidence supports "
-                             f"the reading (the `cpu` verdict is a property of the size, not of the method).")
-            elif before == "does not hold" and after.startswith("within the spread (opposite"):
-                lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size: the reversal shrinks "
-                             f"into the seed spread but keeps its sign, so this size neither restores the paper's "
-                             f"ordering nor shows it reversed; the reading gets partial support only.")
             else:
-                lines.append(f"The verdict moves from \"{before}\" to \"{after}\" with size.")
+                moved = f"The verdict moves from \"{before}\" to \"{after}\" with size"
+                if after == HOLDS or (after == WITHIN_SAME and before == DOES_NOT_HOLD):
+                    moved += (": the evidence supports the reading (the `cpu` verdict is a property of the size, "
+                              "not of the method)")
+                elif after == WITHIN_OPPOSITE and before == DOES_NOT_HOLD:
+                    moved += (": the reversal shrinks into the seed spread but keeps its sign, so this size neither "
+                              "restores the paper's ordering nor shows it reversed; the reading gets partial support only")
+                lines.append(moved + ".")
             changed = []
             for claim, *_ in CLAIMS[dataset]:
                 if claim == key:
